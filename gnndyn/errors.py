@@ -1,0 +1,48 @@
+"""Errors that teach: each says what was expected, what was given, and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GnndynError(ValueError):
+    """Bad input to gnndyn. The message names what was expected and what was given."""
+
+
+class UnknownNameError(GnndynError, KeyError):
+    """An unknown name (experiment, operator, activation, dataset...): the message lists the valid ones."""
+
+    def __init__(self, kind: str, name: str, valid: Iterable[str]):
+        valid = sorted(valid)
+        close = difflib.get_close_matches(str(name), valid, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        self.kind, self.name, self.valid = kind, name, valid
+        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}.{hint}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class AssumptionError(GnndynError):
+    """A theorem's assumption does not hold and the computation cannot go on without it."""
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or gradient. ``step`` is where; the record up to it is kept."""
+
+    def __init__(self, step: int, what: str, value: float):
+        self.step, self.what, self.value = step, what, value
+        super().__init__(
+            f"training diverged at step {step}: {what} is {value}. Everything recorded before step "
+            f"{step} was kept. Lower the learning rate or the initialization scale."
+        )
+
+
+def resolve(kind: str, name: str, table: dict):
+    """Look ``name`` up in ``table`` (case-insensitive, '-' and '_' alike) or raise UnknownNameError."""
+    key = str(name).lower().replace("_", "-")
+    for k, v in table.items():
+        if k.lower().replace("_", "-") == key:
+            return v
+    raise UnknownNameError(kind, name, table.keys())

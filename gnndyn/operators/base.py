@@ -1,0 +1,149 @@
+"""The one sparse operator type of gnndyn.
+
+An :class:`Operator` is a sparse n × n matrix S (Keriven's P, Xu et al.'s S) stored as a torch CSR
+tensor, with the facts the theorems need: is it symmetric, is it (row-)stochastic, and — when known in
+closed form — its Perron eigenpair, used to compute λ (Keriven, Assumption 1). Propagation
+``op @ X`` is a sparse product whose backward pass reuses S when S is symmetric, and a transpose
+built once and cached otherwise (see :func:`propagate`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from gnndyn.errors import GnndynError
+
+
+class _Propagate(torch.autograd.Function):
+    """Y = S X with dY ↦ Sᵀ dY in the backward pass (S is a constant, never differentiated)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, mat: torch.Tensor, mat_t: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.mat_t = mat_t
+        return mat @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        return ctx.mat_t @ grad, None, None
+
+
+@dataclass(eq=False)
+class Operator:
+    """A sparse propagation operator S with its structural facts.
+
+    Attributes:
+        name: registry name (``gossip``, ``gcn``...).
+        matrix: ``(n, n)`` torch sparse CSR tensor.
+        symmetric: S = Sᵀ (exactly, by construction; verified in tests).
+        stochastic: S ≥ 0 entrywise and S 1 = 1.
+        perron: ``(eigenvalue, unit eigenvector of the symmetric form)`` when known in closed form,
+            e.g. (1, 1/√n) for the gossip matrix; ``None`` otherwise.
+        similarity: for a non-symmetric S similar to a symmetric matrix (random walk D⁻¹A =
+            D^{-1/2}(D^{-1/2}AD^{-1/2})D^{1/2}), the symmetric form as a SciPy matrix; else ``None``.
+        params: construction parameters (e.g. ``d_max`` of the gossip matrix).
+    """
+
+    name: str
+    matrix: torch.Tensor
+    symmetric: bool
+    stochastic: bool
+    perron: tuple[float, np.ndarray] | None = None
+    similarity: sp.csr_matrix | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    is_identity: bool = False
+    _mat_t: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.num_nodes, self.num_nodes)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.matrix.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.matrix.device
+
+    @property
+    def nnz(self) -> int:
+        return int(self.matrix._nnz())
+
+    def transposed_matrix(self) -> torch.Tensor:
+        """Sᵀ as CSR: S itself when symmetric, else built once and cached."""
+        if self.symmetric:
+            return self.matrix
+        if self._mat_t is None:
+            self._mat_t = self.matrix.t().to_sparse_csr()
+        return self._mat_t
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "Operator":
+        """A copy on ``device`` with values in ``dtype`` (facts kept)."""
+        mat = self.matrix
+        if dtype is not None and dtype != mat.dtype:
+            mat = mat.to(dtype)
+        if device is not None:
+            mat = mat.to(device)
+        return Operator(self.name, mat, self.symmetric, self.stochastic, self.perron, self.similarity,
+                        dict(self.params), self.is_identity)
+
+    def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        return propagate(self, x)
+
+    def scipy(self) -> sp.csr_matrix:
+        """S as a SciPy CSR matrix (float64, on the CPU)."""
+        m = self.matrix.detach().to("cpu", torch.float64)
+        return sp.csr_matrix(
+            (m.values().numpy(), m.col_indices().numpy(), m.crow_indices().numpy()), shape=self.shape
+        )
+
+    def spectral(self, **kwargs: Any):
+        """Spectral facts (λ, spectral gap...); see :func:`gnndyn.operators.spectral.spectral_facts`."""
+        from gnndyn.operators.spectral import spectral_facts
+
+        return spectral_facts(self, **kwargs)
+
+
+def propagate(op: Operator, x: torch.Tensor) -> torch.Tensor:
+    """S X for an operator S and a dense ``(n, d)`` (or ``(n,)``) tensor X, differentiable in X."""
+    if x.shape[0] != op.num_nodes:
+        raise GnndynError(
+            f"cannot propagate: the operator is {op.num_nodes}×{op.num_nodes} but the signal has shape "
+            f"{tuple(x.shape)} (nodes must be rows)."
+        )
+    if op.is_identity:
+        return x
+    if x.dtype != op.dtype:
+        raise GnndynError(f"operator dtype {op.dtype} differs from signal dtype {x.dtype}; use op.to(dtype=...).")
+    vec = x.dim() == 1
+    xx = x.unsqueeze(1) if vec else x
+    if xx.requires_grad:
+        out = _Propagate.apply(xx, op.matrix, op.transposed_matrix())
+    else:
+        out = op.matrix @ xx
+    return out.squeeze(1) if vec else out
+
+
+def csr_from_scipy(m: sp.spmatrix, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A SciPy sparse matrix as a torch sparse CSR tensor (sorted indices, duplicates summed)."""
+    m = sp.csr_matrix(m)
+    m.sum_duplicates()
+    m.sort_indices()
+    with warnings.catch_warnings():  # torch's "CSR support is in beta" notice is noise for users
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int64)),
+            torch.from_numpy(m.indices.astype(np.int64)),
+            torch.from_numpy(m.data.astype(np.float64)).to(dtype),
+            size=m.shape,
+        )

@@ -1,0 +1,150 @@
+"""The propagation operators of the papers, built sparse from a :class:`~gnndyn.data.Graph`.
+
+===================== ======================================== =========== ==========
+name                  S                                        symmetric   stochastic
+===================== ======================================== =========== ==========
+``gossip``            I − (D − A)/d_max  (Keriven §2)          yes         yes
+``gcn``               D̂^{-1/2}(A + I)D̂^{-1/2}, D̂ = D + I       yes         no
+``gin``               A + (1 + ε) I   (Xu et al. §3, ε = 0)    yes         no
+``random-walk``       D⁻¹A                                     no          yes
+``adjacency``         A                                        yes         no
+``laplacian``         D − A                                    yes         no
+``normalized-laplacian`` I − D^{-1/2} A D^{-1/2}               yes         no
+``identity``          I  (the MLP of Keriven Prop. 2)          yes         yes
+===================== ======================================== =========== ==========
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import get_laplacian
+
+from gnndyn.data.graph import Graph
+from gnndyn.errors import GnndynError, resolve
+from gnndyn.operators.base import Operator, csr_from_scipy
+
+
+def _coo(n: int, ei: torch.Tensor, w: torch.Tensor) -> sp.csr_matrix:
+    return sp.csr_matrix((w.double().numpy(), (ei[0].numpy(), ei[1].numpy())), shape=(n, n))
+
+
+def gossip(graph: Graph, d_max: float | None = None) -> Operator:
+    r"""Gossip matrix :math:`P = I - (D - A)/d_{\max}` (Keriven §2, Assumption 1).
+
+    Symmetric and bi-stochastic; non-negative when :math:`d_{\max} \ge` the maximum degree (the
+    default is the maximum degree, as in the paper's Cora/CiteSeer values). Isolated nodes get
+    :math:`P_{ii} = 1`.
+    """
+    deg = graph.degrees().astype(np.float64)
+    max_deg = float(deg.max()) if deg.size else 0.0
+    if d_max is None:
+        if max_deg == 0:
+            raise GnndynError("gossip: the graph has no edges, so d_max = max degree = 0; give d_max > 0.")
+        d_max = max_deg
+    if d_max < max_deg:
+        raise GnndynError(
+            f"gossip: d_max={d_max} is below the maximum degree {max_deg:g}, which would make P negative "
+            f"(Keriven Assumption 1 needs P ≥ 0). Use d_max ≥ {max_deg:g} or leave it unset."
+        )
+    n = graph.num_nodes
+    A = graph.adjacency()
+    P = sp.identity(n, format="csr") - (sp.diags(deg) - A) / float(d_max)
+    return Operator("gossip", csr_from_scipy(P), True, True, perron=(1.0, np.full(n, 1.0 / np.sqrt(n))),
+                    params={"d_max": float(d_max)})
+
+
+def gcn(graph: Graph) -> Operator:
+    r"""GCN operator :math:`\hat D^{-1/2}(A + I)\hat D^{-1/2}` (Kipf & Welling; Xu et al. §3).
+
+    Symmetric, eigenvalues in (−1, 1], top eigenvalue 1 with eigenvector ∝ :math:`\hat D^{1/2}1`
+    on a connected graph; not stochastic. Built with PyG's ``gcn_norm``.
+    """
+    n = graph.num_nodes
+    ei, w = gcn_norm(graph.edge_index, None, n, add_self_loops=True, dtype=torch.float64)
+    v = np.sqrt(graph.degrees().astype(np.float64) + 1.0)
+    return Operator("gcn", csr_from_scipy(_coo(n, ei, w)), True, False, perron=(1.0, v / np.linalg.norm(v)))
+
+
+def gin(graph: Graph, eps: float = 0.0) -> Operator:
+    r"""GIN aggregation :math:`A + (1+\epsilon) I` (Xu et al. 2019; ε = 0 in Xu et al. 2021, §3)."""
+    n = graph.num_nodes
+    M = graph.adjacency() + (1.0 + eps) * sp.identity(n, format="csr")
+    return Operator("gin", csr_from_scipy(M), True, False, params={"eps": eps})
+
+
+def random_walk(graph: Graph) -> Operator:
+    r"""Random-walk matrix :math:`D^{-1}A`: row-stochastic, not symmetric (similar to
+    :math:`D^{-1/2}AD^{-1/2}`, whose spectrum it shares). Refuses isolated nodes (D⁻¹ undefined)."""
+    deg = graph.degrees().astype(np.float64)
+    if (deg == 0).any():
+        iso = np.flatnonzero(deg == 0)
+        raise GnndynError(
+            f"random-walk: D⁻¹A is undefined at {iso.size} isolated node(s) (first: {iso[:5].tolist()}). "
+            "Keep the largest connected component (--lcc) or use the gossip or gcn operator."
+        )
+    A = graph.adjacency()
+    M = sp.diags(1.0 / deg) @ A
+    Dm = sp.diags(deg ** -0.5)
+    sym = (Dm @ A @ Dm).tocsr()
+    v = np.sqrt(deg)
+    return Operator("random-walk", csr_from_scipy(M), False, True, perron=(1.0, v / np.linalg.norm(v)), similarity=sym)
+
+
+def adjacency(graph: Graph) -> Operator:
+    """Adjacency matrix A (symmetric, not normalized)."""
+    return Operator("adjacency", csr_from_scipy(graph.adjacency()), True, False)
+
+
+def laplacian(graph: Graph) -> Operator:
+    """Combinatorial Laplacian D − A (PyG ``get_laplacian``)."""
+    ei, w = get_laplacian(graph.edge_index, normalization=None, dtype=torch.float64, num_nodes=graph.num_nodes)
+    return Operator("laplacian", csr_from_scipy(_coo(graph.num_nodes, ei, w)), True, False)
+
+
+def normalized_laplacian(graph: Graph) -> Operator:
+    r"""Normalized Laplacian :math:`I - D^{-1/2}AD^{-1/2}` (PyG ``get_laplacian(normalization='sym')``;
+    an isolated node has a diagonal entry 1 and nothing else)."""
+    n = graph.num_nodes
+    ei, w = get_laplacian(graph.edge_index, normalization="sym", dtype=torch.float64, num_nodes=n)
+    M = _coo(n, ei, w)
+    deg = graph.degrees()
+    iso = np.flatnonzero(deg == 0)
+    if iso.size:  # PyG leaves isolated diagonals at 1 − 0 = 1 only if present; make it explicit
+        M = M.tolil()
+        M[iso, iso] = 1.0
+        M = M.tocsr()
+    return Operator("normalized-laplacian", csr_from_scipy(M), True, False)
+
+
+def identity(graph: Graph) -> Operator:
+    """Identity I: with it the deep GNN is an MLP (Keriven Prop. 2)."""
+    n = graph.num_nodes
+    return Operator("identity", csr_from_scipy(sp.identity(n, format="csr")), True, True,
+                    perron=(1.0, np.full(n, 1.0 / np.sqrt(n))), is_identity=True)
+
+
+OPERATORS: dict[str, Callable[..., Operator]] = {
+    "gossip": gossip,
+    "gcn": gcn,
+    "gin": gin,
+    "random-walk": random_walk,
+    "adjacency": adjacency,
+    "laplacian": laplacian,
+    "normalized-laplacian": normalized_laplacian,
+    "identity": identity,
+}
+
+
+def build_operator(name: str, graph: Graph, **params: Any) -> Operator:
+    """Build operator ``name`` on ``graph``; an unknown name lists the valid ones."""
+    fn = resolve("operator", name, OPERATORS)
+    try:
+        return fn(graph, **params)
+    except TypeError as exc:
+        raise GnndynError(f"operator {name!r} got unexpected parameters {sorted(params)}: {exc}") from exc

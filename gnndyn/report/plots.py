@@ -1,0 +1,38 @@
+"""Plot helpers shared by the experiments' figure functions (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+COLORS = {"gnn": "#1f77b4", "mlp": "#d62728"}
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 3.6):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    return fig, axes.ravel()
+
+
+def band(ax, x: Sequence[float], values: np.ndarray, *, label: str, color: str | None = None, lw: float = 1.8,
+         **kwargs) -> None:
+    """Median over the first axis of ``values`` (seeds × points) with a 10–90 % band when several seeds."""
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    med = np.nanmedian(values, axis=0)
+    (line,) = ax.plot(x, med, label=label, color=color, lw=lw, **kwargs)
+    if values.shape[0] > 1:
+        lo, hi = np.nanpercentile(values, [10, 90], axis=0)
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+
+
+def by_seed(df: pd.DataFrame, index: str = "layer") -> tuple[np.ndarray, np.ndarray]:
+    """Pivot rows of one quantity/series into (x, seeds × x values)."""
+    if df.empty:
+        return np.zeros(0), np.zeros((0, 0))
+    pv = df.pivot_table(index="seed", columns=index, values="value", aggfunc="first").sort_index(axis=1)
+    return pv.columns.to_numpy(), pv.to_numpy()

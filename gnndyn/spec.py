@@ -1,0 +1,253 @@
+"""Specs: frozen, validated descriptions of a run (pydantic), and ``--set key=value`` overrides.
+
+Every run is fully described by its spec; ``spec.json`` in the run folder re-creates it. Nested keys
+are dotted: ``--set model.depth=20 --set graph.n=500 --set train.lr=0.05``. Values are read as JSON
+when they parse (numbers, ``true``, ``null``, lists) and as strings otherwise. An unknown key is an
+error that lists the valid ones. ``graph`` and ``operator`` take the parameters of the chosen dataset
+or operator (``graph.n``, ``graph.p_in``, ``operator.d_max``...); changing ``graph.name`` starts
+that section again from the new dataset's defaults.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gnndyn.data.graph import Graph
+from gnndyn.data.registry import DATASETS, dataset_params, load_graph
+from gnndyn.errors import GnndynError, resolve
+from gnndyn.models.activations import ACTIVATIONS
+from gnndyn.models.losses import LOSSES
+from gnndyn.operators.base import Operator
+from gnndyn.operators.builders import OPERATORS, build_operator
+from gnndyn.training.optimizers import OPTIMIZERS
+
+
+class Spec(BaseModel):
+    """Base of every spec: frozen, unknown fields forbidden."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _extra_params(model: BaseModel) -> dict[str, Any]:
+    return dict(model.model_extra or {})
+
+
+class GraphSpec(Spec):
+    """Which graph: a dataset or generator name, ``lcc``, and the generator's own parameters as extra
+    fields (e.g. ``n``, ``p_in``, ``avg_degree``, ``seed``); loaders take ``data_root`` from the run."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    name: str = "csbm"
+    lcc: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> "GraphSpec":
+        resolve("dataset", self.name, DATASETS)
+        accepted = set(dataset_params(self.name)) - {"data_root"}
+        unknown = sorted(set(_extra_params(self)) - accepted)
+        if unknown:
+            raise ValueError(f"dataset {self.name!r} does not take {', '.join(unknown)}; it accepts: {', '.join(sorted(accepted))}")
+        return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return _extra_params(self)
+
+    def build(self, data_root: str | None = None, seed: int | None = None) -> Graph:
+        """Load or generate the graph. A generator without an explicit ``seed`` gets the run's seed."""
+        params = dict(self.params)
+        accepted = dataset_params(self.name)
+        if "data_root" in accepted:
+            params["data_root"] = data_root
+        if "seed" in accepted and "seed" not in params and seed is not None:
+            params["seed"] = seed
+        return load_graph(self.name, lcc=self.lcc, **params)
+
+
+class OperatorSpec(Spec):
+    """Which propagation operator, with its parameters as extra fields (``d_max`` of ``gossip``...)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    name: str = "gossip"
+
+    @model_validator(mode="after")
+    def _check(self) -> "OperatorSpec":
+        fn = resolve("operator", self.name, OPERATORS)
+        accepted = set(list(inspect.signature(fn).parameters)[1:])
+        unknown = sorted(set(_extra_params(self)) - accepted)
+        if unknown:
+            raise ValueError(f"operator {self.name!r} does not take {', '.join(unknown)}; it accepts: {', '.join(sorted(accepted)) or '(none)'}")
+        return self
+
+    def build(self, graph: Graph) -> Operator:
+        return build_operator(self.name, graph, **_extra_params(self))
+
+
+class ModelSpec(Spec):
+    """Keriven's deep GNN (eq. 1): depth L, hidden width, activation, initialization."""
+
+    depth: int = Field(40, ge=0)
+    width: int = Field(64, gt=0)
+    activation: str = "tanh"
+    init: Literal["glorot", "normal", "orthogonal"] = "glorot"
+    init_scale: float = Field(1.0, gt=0)
+
+    @field_validator("activation")
+    @classmethod
+    def _act(cls, v: str) -> str:
+        resolve("activation", v, ACTIVATIONS)
+        return v
+
+
+class TrainSpec(Spec):
+    """Training rule: optimizer, learning rate, number of steps, loss."""
+
+    optimizer: str = "gd"
+    lr: float = Field(0.1, gt=0)
+    steps: int = Field(100, ge=0)
+    loss: str = "cross-entropy"
+
+    @field_validator("optimizer")
+    @classmethod
+    def _opt(cls, v: str) -> str:
+        resolve("optimizer", v, OPTIMIZERS)
+        return v
+
+    @field_validator("loss")
+    @classmethod
+    def _loss(cls, v: str) -> str:
+        resolve("loss", v, LOSSES)
+        return v
+
+
+class ExperimentSpec(Spec):
+    """Fields every experiment has."""
+
+    experiment: str
+    seed: int = Field(0, ge=0)
+    device: str = "cpu"
+    dtype: Literal["float64", "float32"] = "float64"
+    data_root: str | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v != "cpu" and not v.startswith("cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda[:i]'; got {v!r}")
+        return v
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return torch.float64 if self.dtype == "float64" else torch.float32
+
+    @property
+    def torch_device(self) -> torch.device:
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise GnndynError(f"device {self.device!r} was asked for but CUDA is not available here; use --device cpu.")
+        return torch.device(self.device)
+
+
+# ---------------------------------------------------------------------------------------------- overrides
+def parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _leaf_keys(d: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.extend(_leaf_keys(v, key + "."))
+        else:
+            out.append(key)
+    return out
+
+
+def _sub_spec_class(cls: type[BaseModel], path: list[str]) -> type[BaseModel] | None:
+    cur: Any = cls
+    for part in path:
+        if not (isinstance(cur, type) and issubclass(cur, BaseModel)) or part not in cur.model_fields:
+            return None
+        cur = cur.model_fields[part].annotation
+    return cur if isinstance(cur, type) and issubclass(cur, BaseModel) else None
+
+
+def _accepted_extras(section_cls: type[BaseModel], section: dict[str, Any]) -> list[str]:
+    if section_cls is GraphSpec:
+        return sorted(set(dataset_params(section.get("name", "csbm"))) - {"data_root"})
+    if section_cls is OperatorSpec:
+        fn = resolve("operator", section.get("name", "gossip"), OPERATORS)
+        return list(inspect.signature(fn).parameters)[1:]
+    return []
+
+
+def valid_keys(spec: BaseModel) -> list[str]:
+    """Every dotted key that ``--set`` accepts for this spec (extra parameters included)."""
+    d = spec.model_dump(mode="json")
+    keys = set(_leaf_keys(d))
+    for name, field in type(spec).model_fields.items():
+        sub = _sub_spec_class(type(spec), [name])
+        if sub is not None and sub.model_config.get("extra") == "allow":
+            keys.update(f"{name}.{k}" for k in _accepted_extras(sub, d.get(name, {})))
+    return sorted(keys)
+
+
+def apply_overrides(spec: Spec, overrides: list[str] | dict[str, Any]) -> Spec:
+    """A new spec with ``key=value`` overrides applied and validated (see the module docstring)."""
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        items = []
+        for o in overrides:
+            if "=" not in o:
+                raise GnndynError(f"--set expects key=value (e.g. model.depth=20); got {o!r}.")
+            k, v = o.split("=", 1)
+            items.append((k.strip(), parse_value(v.strip())))
+    d = spec.model_dump(mode="json")
+    cls = type(spec)
+    # a new graph/operator name restarts that section from the new defaults
+    for k, v in items:
+        parts = k.split(".")
+        if len(parts) == 2 and parts[1] == "name":
+            sub = _sub_spec_class(cls, parts[:1])
+            if sub is not None and sub.model_config.get("extra") == "allow" and d.get(parts[0], {}).get("name") != v:
+                keep = {"lcc": d[parts[0]]["lcc"]} if "lcc" in d.get(parts[0], {}) else {}
+                d[parts[0]] = {"name": v, **keep}
+    for k, v in items:
+        parts = k.split(".")
+        cur = d
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(cur.get(part), dict):
+                raise GnndynError(f"unknown key {k!r}; valid keys: {', '.join(valid_keys(spec))}.")
+            cur = cur[part]
+        leaf = parts[-1]
+        if leaf not in cur:
+            sub = _sub_spec_class(cls, parts[:-1]) if len(parts) > 1 else None
+            extras = _accepted_extras(sub, cur) if sub is not None and sub.model_config.get("extra") == "allow" else []
+            if leaf not in extras:
+                hint = f" ({parts[0]} {cur.get('name')!r} accepts: {', '.join(extras)})" if extras else ""
+                raise GnndynError(f"unknown key {k!r}{hint}; valid keys: {', '.join(valid_keys(spec))}.")
+        cur[leaf] = v
+    return validate_spec(cls, d)
+
+
+def validate_spec(cls: type[Spec], data: dict[str, Any]) -> Spec:
+    """``cls.model_validate(data)`` with pydantic's errors turned into one readable GnndynError."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors():
+            loc = ".".join(str(p) for p in e["loc"]) or "(spec)"
+            given = e.get("input")
+            given_s = "" if isinstance(given, dict) else f" (given: {given!r})"
+            lines.append(f"{loc}: {e['msg']}{given_s}")
+        raise GnndynError("invalid spec:\n  " + "\n  ".join(lines)) from None

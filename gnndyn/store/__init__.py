@@ -1,0 +1,6 @@
+"""Run store: one folder per run (spec, metrics, checks, figures, report), written atomically."""
+
+from gnndyn.store.metrics import SCHEMA, Recorder, per_layer, select
+from gnndyn.store.run import RunStore, to_json
+
+__all__ = ["RunStore", "Recorder", "SCHEMA", "select", "per_layer", "to_json"]

@@ -1,0 +1,103 @@
+"""The one metrics table of gnndyn (long format, one row per recorded value).
+
+========== ======= =================================================================
+column     type    meaning
+========== ======= =================================================================
+series     string  which model/run inside the experiment (``gnn``, ``mlp``, ``gd-lr=0.1``…)
+seed       int64   the seed of that series
+step       int64   optimization step (0 = initialization)
+time       float64 continuous time t (gradient flow; t = kη for gradient descent), NaN if none
+quantity   string  what was measured (``loss``, ``grad_norm``, ``smoothing_B``…)
+layer      int64   layer index k for per-layer quantities, −1 otherwise
+value      float64 the measured value
+========== ======= =================================================================
+
+Quantities recorded by the built-in probes: ``loss``; ``smoothing_X``, ``smoothing_F``, ``smoothing_H``,
+``smoothing_B`` (Keriven's ℰ of the forward and backward signals, per layer); ``mean_output_error``;
+``grad_norm`` (‖∂L/∂W⁽ᵏ⁾‖_F); ``spectral_norm`` (s_k); ``dirichlet_X``. Experiments add their own and
+list them in their docstrings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+SCHEMA = pa.schema(
+    [
+        ("series", pa.string()),
+        ("seed", pa.int64()),
+        ("step", pa.int64()),
+        ("time", pa.float64()),
+        ("quantity", pa.string()),
+        ("layer", pa.int64()),
+        ("value", pa.float64()),
+    ]
+)
+
+
+class Recorder:
+    """Collects metric rows in memory; ``table()`` gives the pyarrow table in :data:`SCHEMA`."""
+
+    def __init__(self) -> None:
+        self._cols: dict[str, list[Any]] = {f.name: [] for f in SCHEMA}
+
+    def __len__(self) -> int:
+        return len(self._cols["value"])
+
+    def add(self, series: str, seed: int, step: int, quantity: str, value: float, *, layer: int = -1,
+            time: float = math.nan) -> None:
+        c = self._cols
+        c["series"].append(str(series))
+        c["seed"].append(int(seed))
+        c["step"].append(int(step))
+        c["time"].append(float(time))
+        c["quantity"].append(str(quantity))
+        c["layer"].append(int(layer))
+        c["value"].append(float(value))
+
+    def add_values(self, series: str, seed: int, step: int, values: Mapping[str, float | Sequence[float]], *,
+                   time: float = math.nan) -> None:
+        """Record a probe's output: floats with layer −1, sequences one row per layer."""
+        for q, v in values.items():
+            if isinstance(v, (list, tuple, np.ndarray)):
+                for k, vk in enumerate(v):
+                    self.add(series, seed, step, q, float(vk), layer=k, time=time)
+            else:
+                self.add(series, seed, step, q, float(v), time=time)
+
+    def extend(self, other: "Recorder") -> None:
+        for k in self._cols:
+            self._cols[k].extend(other._cols[k])
+
+    def table(self) -> pa.Table:
+        return pa.table({k: pa.array(v, type=SCHEMA.field(k).type) for k, v in self._cols.items()}, schema=SCHEMA)
+
+    def frame(self) -> pd.DataFrame:
+        return self.table().to_pandas()
+
+
+def select(df: pd.DataFrame, quantity: str, **where: Any) -> pd.DataFrame:
+    """Rows of ``df`` for one quantity, filtered by column equality (``series="gnn"``...)."""
+    out = df[df["quantity"] == quantity]
+    for k, v in where.items():
+        if isinstance(v, Iterable) and not isinstance(v, str):
+            out = out[out[k].isin(list(v))]
+        else:
+            out = out[out[k] == v]
+    return out
+
+
+def per_layer(df: pd.DataFrame, quantity: str, step: int | None = None, **where: Any) -> np.ndarray:
+    """Values of a per-layer quantity ordered by layer (at ``step``, default: the first recorded)."""
+    d = select(df, quantity, **where)
+    if d.empty:
+        return np.zeros(0)
+    s = int(d["step"].min()) if step is None else step
+    d = d[d["step"] == s].sort_values("layer")
+    return d["value"].to_numpy()

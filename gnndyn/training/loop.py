@@ -1,0 +1,110 @@
+"""Full-batch training of a model whose forward is ``model(op, x, keep_signals=...)``, with probes.
+
+At every step t = 0..steps the loss is recorded and every probe whose schedule fires (and all probes
+at the last step) records its values; then, for t < steps, the optimizer updates the trainable
+layers. A non-finite loss or gradient stops training with :class:`~gnndyn.errors.DivergenceError`
+naming the step; everything recorded before it stays in the recorder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from gnndyn.errors import DivergenceError, GnndynError
+from gnndyn.models.losses import Loss
+from gnndyn.operators.base import Operator
+from gnndyn.probes.base import Probe, ProbeContext
+from gnndyn.progress import NULL_TASK, Task
+from gnndyn.store.metrics import Recorder
+
+
+@dataclass
+class TrainResult:
+    recorder: Recorder
+    steps: int
+    final_loss: float
+    diverged: DivergenceError | None = None
+
+
+def loss_and_grads(model: torch.nn.Module, op: Operator, x: torch.Tensor, target: torch.Tensor, loss: Loss,
+                   mask: torch.Tensor | None, *, keep_signals: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One forward and backward pass; returns (loss, [∂L/∂W⁽ᵏ⁾]) and leaves signals on the model."""
+    params = list(model.parameters())
+    out = model(op, x, keep_signals=keep_signals)
+    value = loss(out, target, mask)
+    grads = torch.autograd.grad(value, params)
+    return value.detach(), [g.detach() for g in grads]
+
+
+def train(
+    model: torch.nn.Module,
+    op: Operator,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    loss: Loss,
+    optimizer,
+    steps: int,
+    *,
+    mask: torch.Tensor | None = None,
+    probes: Sequence[Probe] = (),
+    recorder: Recorder | None = None,
+    series: str = "model",
+    seed: int = 0,
+    trainable: Sequence[int] | None = None,
+    edge_index: torch.Tensor | None = None,
+    task: Task = NULL_TASK,
+    raise_on_divergence: bool = True,
+) -> TrainResult:
+    """Train ``model`` for ``steps`` updates of ``optimizer`` (see the module docstring).
+
+    Args:
+        trainable: indices of the parameters (layers) to update; ``None`` = all. Gradients of every
+            layer are still computed and probed (Keriven Thm 3 measures them all).
+        raise_on_divergence: if False, a divergence is returned in ``TrainResult.diverged`` instead.
+    """
+    if steps < 0:
+        raise GnndynError(f"steps must be ≥ 0; got {steps}.")
+    rec = recorder if recorder is not None else Recorder()
+    params = list(model.parameters())
+    idx = list(range(len(params))) if trainable is None else sorted(int(i) for i in trainable)
+    if any(i < 0 or i >= len(params) for i in idx):
+        raise GnndynError(f"trainable layers {idx} out of range: the model has {len(params)} parameter tensors.")
+    state = optimizer.init([params[i].detach() for i in idx])
+    value = math.nan
+    for t in range(steps + 1):
+        due = [p for p in probes if t == steps or p.schedule(t)]
+        keep = bool(due)
+        loss_t, grads = loss_and_grads(model, op, x, target, loss, mask, keep_signals=keep)
+        value = float(loss_t)
+        bad = None
+        if not math.isfinite(value):
+            bad = ("the loss", value)
+        else:
+            for k, g in enumerate(grads):
+                if not bool(torch.isfinite(g).all()):
+                    bad = (f"the gradient of layer {k}", math.nan)
+                    break
+        if bad is not None:
+            err = DivergenceError(t, *bad)
+            if raise_on_divergence:
+                raise err
+            return TrainResult(rec, t, value, err)
+        rec.add(series, seed, t, "loss", value)
+        if due:
+            ctx = ProbeContext(step=t, model=model, loss=value, signals=getattr(model, "signals", None), grads=grads,
+                               op=op, edge_index=edge_index)
+            for p in due:
+                rec.add_values(series, seed, t, p(ctx))
+        if t < steps:
+            cur = [params[i].detach() for i in idx]
+            new, state = optimizer.update(cur, [grads[i] for i in idx], state)
+            with torch.no_grad():
+                for i, w in zip(idx, new):
+                    params[i].copy_(w)
+            task.advance(1)
+    model.signals = None
+    return TrainResult(rec, steps, value)

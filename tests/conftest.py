@@ -1,0 +1,31 @@
+"""Test configuration: float64, the shared Planetoid copy, no progress bars."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+torch.set_default_dtype(torch.float64)
+os.environ.setdefault("GNNDYN_NO_PROGRESS", "1")
+
+SHARED_PLANETOID = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "planetoid"
+
+
+@pytest.fixture(scope="session")
+def planetoid_root() -> Path:
+    """The shared read-only Planetoid copy (../shared/datasets/planetoid beside the project)."""
+    root = Path(os.environ.get("GNNDYN_TEST_DATA_ROOT", SHARED_PLANETOID))
+    if not (root / "Cora" / "raw").exists():
+        pytest.skip(f"no Planetoid copy at {root}; set GNNDYN_TEST_DATA_ROOT")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _data_root_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    if (SHARED_PLANETOID / "Cora" / "raw").exists():
+        monkeypatch.setenv("GNNDYN_DATA_ROOT", str(SHARED_PLANETOID))
