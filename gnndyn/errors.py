@@ -18,7 +18,8 @@ class UnknownNameError(GnndynError, KeyError):
         close = difflib.get_close_matches(str(name), valid, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         self.kind, self.name, self.valid = kind, name, valid
-        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}.{hint}")
+        plural = kind + ("es" if kind.endswith("s") else "s")
+        super().__init__(f"unknown {kind} {name!r}; valid {plural}: {', '.join(valid)}.{hint}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]

@@ -60,7 +60,7 @@ def _symmetric_form(op: Operator) -> sp.csr_matrix:
 
 
 def spectral_facts(
-    op: Operator, *, method: str = "auto", dense_limit: int = 4000, tol: float = 0.0, simple_tol: float = 1e-9
+    op: Operator, *, method: str = "auto", dense_limit: int = 1000, tol: float = 0.0, simple_tol: float = 1e-9
 ) -> SpectralFacts:
     """Compute λ, the spectral gap 1 − λ and the structural facts of Assumption 1 for ``op``.
 

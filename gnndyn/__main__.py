@@ -1,0 +1,3 @@
+from gnndyn.cli import main
+
+main()
