@@ -112,16 +112,10 @@ class TrainSpec(Spec):
     steps: int = Field(100, ge=0)
     loss: str = "cross-entropy"
 
-    @field_validator("optimizer")
+    @field_validator("optimizer", "loss")
     @classmethod
-    def _opt(cls, v: str) -> str:
-        resolve("optimizer", v, OPTIMIZERS)
-        return v
-
-    @field_validator("loss")
-    @classmethod
-    def _loss(cls, v: str) -> str:
-        resolve("loss", v, LOSSES)
+    def _registered(cls, v: str, info) -> str:
+        resolve(info.field_name, v, OPTIMIZERS if info.field_name == "optimizer" else LOSSES)
         return v
 
 

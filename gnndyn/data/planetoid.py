@@ -56,6 +56,19 @@ def _structure_only(raw: Path, prefix: str) -> Graph:
     )
 
 
+def _from_pyg(data) -> Graph:
+    """A PyG ``Data`` object (Planetoid) as a :class:`Graph` with float64 features."""
+    return Graph(
+        edge_index=canonical_edge_index(data.edge_index, data.num_nodes),
+        num_nodes=int(data.num_nodes),
+        x=data.x.to(torch.float64),
+        y=data.y,
+        train_mask=data.train_mask,
+        val_mask=data.val_mask,
+        test_mask=data.test_mask,
+    )
+
+
 def load_planetoid(name: str, data_root: str | os.PathLike | None = None, *, lcc: bool = False) -> Graph:
     """Load a Planetoid graph as a :class:`Graph` (float64 features, class labels, public split).
 
@@ -73,16 +86,7 @@ def load_planetoid(name: str, data_root: str | os.PathLike | None = None, *, lcc
     if all(present.values()):
         from torch_geometric.io.planetoid import read_planetoid_data
 
-        data = read_planetoid_data(str(raw), prefix)
-        g = Graph(
-            edge_index=canonical_edge_index(data.edge_index, data.num_nodes),
-            num_nodes=int(data.num_nodes),
-            x=data.x.to(torch.float64),
-            y=data.y,
-            train_mask=data.train_mask,
-            val_mask=data.val_mask,
-            test_mask=data.test_mask,
-        )
+        g = _from_pyg(read_planetoid_data(str(raw), prefix))
     elif all(v for s, v in present.items() if s != "allx"):
         g = _structure_only(raw, prefix)
         meta["features"] = f"missing: ind.{prefix}.allx is not in {raw}; x is None"
@@ -97,16 +101,7 @@ def load_planetoid(name: str, data_root: str | os.PathLike | None = None, *, lcc
                 f"cannot load {proper}: {raw} lacks {', '.join(missing)} and the download failed ({exc}). "
                 f"Point --data-root (or ${ENV_VAR}) at a folder holding {proper}/raw/."
             ) from exc
-        data = ds[0]
-        g = Graph(
-            edge_index=canonical_edge_index(data.edge_index, data.num_nodes),
-            num_nodes=int(data.num_nodes),
-            x=data.x.to(torch.float64),
-            y=data.y,
-            train_mask=data.train_mask,
-            val_mask=data.val_mask,
-            test_mask=data.test_mask,
-        )
+        g = _from_pyg(ds[0])
     g = g.with_(name=prefix, meta=meta)
     if lcc:
         g = g.largest_component()
