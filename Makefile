@@ -3,7 +3,7 @@
 #   make test   set up .venv if needed, then run the test suite
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEMO ?= oversmoothing-at-init
+DEMO ?= backward-oversmoothing
 OUT ?= runs/demo
 
 .PHONY: setup demo test bench clean

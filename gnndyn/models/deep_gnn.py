@@ -17,6 +17,7 @@ satisfy :math:`\partial\mathcal L/\partial W^{(k)} = F^{(k)\top} B^{(k)}` and th
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -137,8 +138,14 @@ class DeepGNN(nn.Module):
 
 
 def _store_grad(sig: Signals, k: int):
+    # a weak reference: a strong one would make the cycle H -> hook -> sig -> H, which only the cyclic
+    # garbage collector frees, so every probed step would keep its whole autograd graph alive for a while
+    ref = weakref.ref(sig)
+
     def hook(grad: torch.Tensor) -> None:
-        sig.B[k] = grad.detach()
+        s = ref()
+        if s is not None:
+            s.B[k] = grad.detach()
 
     return hook
 
