@@ -263,11 +263,15 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
     ax.set(yscale="log", xlabel="t (= kη for GD)", ylabel="L", title="loss along flow and descent")
     ax.legend(fontsize=6)
     ax = axes[1]
+    lows = []
     for s in sorted(df[df.quantity == "gap_param"]["series"].unique(), key=lambda x: float(x.split("=")[1])):
         d = df[(df.series == s) & (df.quantity == "gap_param") & (df.seed == seed)].sort_values("time")
+        d = d[d["value"] > 0]
         ax.plot(d["time"], d["value"], label=s.replace("gd-c=", "ηλ/2="))
-    ax.set_ylim(top=1e2)
-    ax.set(yscale="log", xlabel="t", ylabel="‖θ_GD − θ_flow‖/‖θ_flow‖", title="GD–flow gap at t = kη")
+        lows += d["value"].tolist()
+    ax.set(yscale="log", xlabel="t", ylabel="‖θ_GD − θ_flow‖/‖θ_flow‖", title="GD–flow gap at t = kη (clipped at 1e2)")
+    if lows:
+        ax.set_ylim(min(lows) / 2, 1e2)
     ax.legend(fontsize=6)
     ax = axes[2]
     t = tab[tab.seed == seed].sort_values("factor")
@@ -281,8 +285,11 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
     sh = df[(df.series == "flow") & (df.quantity == "sharpness") & (df.seed == seed)]
     if len(sh):
         ax.axvline(2.0 / float(sh["value"].max()), color="gray", ls="-.", label="2/λ_max, largest along the flow")
-    ax.set_ylim(top=1e3)
     ax.set(xscale="log", yscale="log", xlabel="step size η", title="gap vs step size (clipped at 1e3)")
+    vals = np.concatenate([t["max_gap_param"].to_numpy(), (t["max_gap_loss"] / max(float(t["L_end_flow"].iloc[0]), 1e-300)).to_numpy()])
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    if vals.size:
+        ax.set_ylim(vals.min() / 2, 1e3)
     ax.legend(fontsize=6)
     fig.tight_layout()
     return {"flow_vs_descent": fig}
