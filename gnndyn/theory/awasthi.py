@@ -154,7 +154,8 @@ class ReluRunStats:
         eps_state = torch.clamp(4 * self.h * self.n[:, None] * torch.maximum(beta.abs(), (ell - 1).abs()), max=1.0)
         mu = eps_state ** 2 / (380 * (self.d[:, None] + 1) * self.h * PI * self.n[:, None] ** 2)
         ok = escaped & (loss_rows > self.FLOOR * self.loss0) & (mu > 0)
-        ratio = torch.where(ok, grad_sq / torch.where(ok, loss_rows, torch.ones_like(loss_rows)) / torch.where(ok, mu, torch.ones_like(mu)),
+        one = torch.ones_like(mu)
+        ratio = torch.where(ok, grad_sq / torch.where(ok, loss_rows, one) / torch.where(ok, mu, one),
                             torch.full_like(mu, math.inf))
         self.pl_ratio = torch.where(escaped, self.pl_ratio, torch.full_like(self.pl_ratio, math.inf))
         self.pl_ratio_t = torch.where(escaped, self.pl_ratio_t, torch.full_like(self.pl_ratio_t, -1))
