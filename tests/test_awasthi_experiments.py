@@ -40,6 +40,25 @@ def test_fig1_smoke(tmp_path):
     assert loss[-1] < 1e-3 * loss[0]
     rates = store.table("rates")
     assert set(rates["degree"]) == {3, 19} and (rates["rate_per_iteration"] > 0).all()
+    # Lemma 2: one verdict per degree, finite and consistent; λ_max = A′ at every point (closed form)
+    l2 = [c for c in checks if c["name"] == "awasthi.lemma2"]
+    assert len(l2) == 2
+    steps = get_experiment("awasthi-fig1").smoke["train.steps"]
+    for c in l2:
+        d = c["details"]
+        assert d["points_evaluated"] == 2 * steps - 1  # γ = 0 and ½ for t = 1..T−1, γ = 1 at T − 1
+        for key in ("bound", "max_lambda_max", "max_lambda_over_bound", "max_eta_lambda_max", "min_lambda_min"):
+            assert np.isfinite(d[key]), key
+        assert c["holds"] and d["max_lambda_max"] <= d["bound"] and c["margin"] == pytest.approx(1 - d["max_lambda_over_bound"])
+        assert d["max_lambda_over_A_prime"] == pytest.approx(1.0, rel=1e-12)
+        assert d["max_eta_lambda_max"] == pytest.approx(1 / (np.sqrt(96) * np.pi), rel=1e-12)  # lr_rule=lemma1
+        assert d["descent_condition_eta_lambda_le_1"] is True
+        assert c["applicable"] is False
+    assert rates["lemma2_max_lambda_over_bound"].between(0, 1).all()
+    lam = select(df, "lambda_max", series="d=3")
+    a_prime = select(df, "A_prime", series="d=3")["value"].iloc[0]
+    np.testing.assert_allclose(lam["value"].to_numpy(), a_prime, rtol=1e-12)
+    assert "d=3: Lemma 2 max λ_max/bound" in result.summary
 
 
 def test_fig2_smoke(tmp_path):
@@ -85,3 +104,7 @@ def test_bad_specs_are_explained():
         make_spec("awasthi-fig1", {"train.lrs": [1e-6, 1e-6]})
     with pytest.raises(GnndynError, match="depths"):
         make_spec("awasthi-fig2", {"depths": [0]})
+    for name in ("awasthi-fig1", "awasthi-fig2"):  # the shared train spec validates both
+        with pytest.raises(GnndynError, match="step size"):
+            make_spec(name, {"train.lrs": [-1.0]})
+    assert make_spec("awasthi-fig1", {}).train.steps == 6000 and make_spec("awasthi-fig2", {}).train.steps == 20000

@@ -11,9 +11,12 @@ import torch
 from scipy import integrate, stats
 
 from gnndyn.data.generators import erdos_renyi, random_regular
+from gnndyn.data.graph import Graph
 from gnndyn.errors import GnndynError
 from gnndyn.models import teacher_student as ts
-from gnndyn.models.population_relu import dual_relu, dual_relu_gap, dual_step
+from gnndyn.models.population_relu import (
+    dual_curvature, dual_relu, dual_relu_gap, dual_step, relu_hessian_2d, relu_hessian_alpha_beta, relu_hessian_plane,
+)
 
 T = torch.tensor
 
@@ -182,3 +185,136 @@ def test_bad_shapes_are_explained():
         ts.relu_population_loss(torch.ones(3, 4), torch.ones(3, 4), k)
     with pytest.raises(GnndynError, match="batch"):
         ts.relu_population_loss(torch.ones(2, 3, 4), torch.ones(2, 3, 4), k)
+
+
+# ------------------------------------------------------------------------------------------ Hessian (Lemma 2)
+def _plane_setup():
+    """A regular and an irregular graph, batched; ‖w*‖ ≠ 1; (x, β) coordinates of W in span(w*, w⊥)."""
+    k = ts.DualKernel.stack([ts.DualKernel.from_graph(erdos_renyi(15, avg_degree=4, seed=6)),
+                             ts.DualKernel.from_graph(random_regular(14, 3, seed=0))])
+    W = torch.stack([ts.relu_init(3, 4, s) for s in (0, 1)])
+    Ws = torch.stack([ts.relu_teacher(3, 4, s) * 1.3 for s in (0, 1)])
+    wp = ts.orthogonal_direction(W, Ws)
+    us = Ws / torch.linalg.vector_norm(Ws, dim=-1, keepdim=True)
+    z = torch.stack([(W * us).sum(-1), (W * wp).sum(-1)], -1)  # (B, h, 2)
+
+    def loss(zz, stable=True):
+        Wz = zz[..., :1] * us + zz[..., 1:] * wp
+        return ts.relu_population_loss_rows(Wz, Ws, k, stable=stable)
+
+    return k, W, Ws, wp, z, loss
+
+
+def test_hessian_against_autograd_and_finite_differences():
+    """The closed-form (x, β) Hessian A′I − (mK(ρ)/ℓ)ttᵀ equals autograd's Hessian of the textbook loss and
+    central second differences of the stable loss, on an irregular and a regular graph (one batch)."""
+    k, W, Ws, wp, z, loss = _plane_setup()
+    H = relu_hessian_alpha_beta(W, Ws, k, wp)
+    full = torch.autograd.functional.hessian(lambda zz: loss(zz, stable=False).sum(), z)
+    B, h = z.shape[:2]
+    blocks = torch.stack([torch.stack([full[b, j, :, b, j, :] for j in range(h)]) for b in range(B)])
+    torch.testing.assert_close(H.hess, blocks, rtol=1e-11, atol=1e-9)
+    eps = 1e-4  # truncation ~ε²L⁗/12, rounding ~1e-16·L/ε² (L ~ 10²): both ≲ 1e-6 relative here
+    fd = torch.zeros_like(H.hess)
+    for a in range(2):
+        for c in range(2):
+            ea = torch.zeros(2, dtype=z.dtype)
+            ec = torch.zeros(2, dtype=z.dtype)
+            ea[a], ec[c] = eps, eps
+            fd[..., a, c] = (loss(z + ea + ec) - loss(z + ea - ec) - loss(z - ea + ec) + loss(z - ea - ec)) / (4 * eps ** 2)
+    torch.testing.assert_close(H.hess, fd, rtol=1e-6, atol=1e-4)
+    # eigenvalues: the 2 × 2 formula against LAPACK, and λ_max = A′ with the radial eigenvector (x, β)
+    ev = torch.linalg.eigvalsh(H.hess)
+    torch.testing.assert_close(torch.stack([H.lam_min, H.lam_max], -1), ev, rtol=1e-12, atol=1e-10)
+    A1 = k.G1()[:, None]
+    torch.testing.assert_close(H.lam_max, A1.expand_as(H.lam_max), rtol=1e-13, atol=0)
+    torch.testing.assert_close((H.hess @ z[..., None])[..., 0], A1[..., None] * z, rtol=1e-12, atol=1e-9)
+    assert bool((H.lam_min < H.lam_max).all())
+
+
+def test_hessian_lambda_max_is_A_prime_in_all_of_R_r():
+    """Out of the plane the eigenvalues are A′ − m(G(ρ) − ρG′(ρ))/ℓ ≤ A′: the full r × r Hessian of L_j has
+    λ_max = A′ too (autograd), and its in-plane λ_min is the 2 × 2 one."""
+    k, W, Ws, wp, z, loss = _plane_setup()
+    full = torch.autograd.functional.hessian(lambda w: ts.relu_population_loss_rows(w, Ws, k, stable=False).sum(), W)
+    H = relu_hessian_alpha_beta(W, Ws, k, wp)
+    st = ts.relu_population_grad(W, Ws, k)
+    geo = st.geometry
+    for b in range(2):
+        for j in range(3):
+            ev = torch.linalg.eigvalsh(full[b, j, :, b, j, :])
+            assert float(ev[-1]) == pytest.approx(float(k.G1()[b]), rel=1e-12)
+            assert float(ev[0]) == pytest.approx(float(H.lam_min[b, j]), rel=1e-9)
+            out = float(k.G1()[b] - geo.m[b, j] * (k.G(geo.rho)[b, j] - geo.rho[b, j] * st.C_prime[b, j]) / geo.ell[b, j])
+            assert float(ev[1]) == pytest.approx(out, rel=1e-9)  # r − 2 = 2 equal out-of-plane eigenvalues
+            assert float(ev[2]) == pytest.approx(out, rel=1e-9)
+
+
+def test_hessian_at_the_optimum_and_without_edges():
+    """Closed forms. At w = w*: λ_max = A′ = G(1), λ_min = G′(1) (K(1) = A′ − G′(1)), off-diagonal 0.
+    On a graph without edges (d = 0): G(ρ) = nσ̂(ρ) + (n² − n)/π, so K(ρ) = (2n√(1−ρ²) + n² − n)/π and
+    λ_min = A′ − mK(ρ)/ℓ, A′ = n + (n² − n)/π."""
+    k = ts.DualKernel.from_graph(random_regular(20, 4, seed=3))
+    Ws = ts.relu_teacher(2, 5, 1)[None]
+    H = relu_hessian_alpha_beta(Ws.clone(), Ws, k)
+    A1 = float(k.G1()[0])
+    Gp1 = float(k.G_prime(torch.ones(1, 1, dtype=Ws.dtype))[0, 0])
+    torch.testing.assert_close(H.lam_max[0], torch.full((2,), A1, dtype=Ws.dtype), rtol=1e-14, atol=0)
+    torch.testing.assert_close(H.lam_min[0], torch.full((2,), Gp1, dtype=Ws.dtype), rtol=1e-12, atol=0)
+    assert float(H.hess[0, :, 0, 1].abs().max()) == 0.0
+    assert float(H.hess[0, 0, 0, 0]) == pytest.approx(A1, rel=1e-14)  # radial = x direction at the optimum
+
+    n = 7
+    g0 = Graph.from_edges(np.zeros((2, 0), dtype=np.int64), n)
+    k0 = ts.DualKernel.from_graph(g0)
+    A0 = n + (n * n - n) / math.pi
+    assert float(k0.G1()[0]) == pytest.approx(A0, rel=1e-14)
+    W = ts.relu_init(3, 4, 2)[None]
+    W0s = ts.relu_teacher(3, 4, 2)[None] * 0.7
+    H0 = relu_hessian_alpha_beta(W, W0s, k0, ts.orthogonal_direction(W, W0s))
+    ell = torch.linalg.vector_norm(W, dim=-1)
+    m = torch.linalg.vector_norm(W0s, dim=-1)
+    rho = (W * W0s).sum(-1) / (ell * m)
+    K = (2 * n * torch.sqrt(1 - rho ** 2) + n * n - n) / math.pi
+    torch.testing.assert_close(H0.lam_min, A0 - m * K / ell, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(H0.lam_max, torch.full_like(ell, A0), rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("c", [0.0, 0.4, 0.9, 1.0])
+@pytest.mark.parametrize("rho", [-0.6, 0.2, 0.8])
+def test_dual_curvature_against_derivatives(c, rho):
+    """σ̂(cρ) − cρσ̂′(cρ) + c²(1−ρ²)σ̂″(cρ), σ̂″ by central differences of σ̂′; and the limit 0 at c = 1, ρ → 1."""
+    x = c * rho
+    h = 1e-6
+    s2 = (float(dual_step(T(x + h))) - float(dual_step(T(x - h)))) / (2 * h)
+    ref = float(dual_relu(T(x))) - x * float(dual_step(T(x))) + c * c * (1 - rho * rho) * s2
+    got = float(dual_curvature(T(c), T(rho), T(1.0 - rho)))
+    assert got == pytest.approx(ref, rel=1e-7, abs=1e-9)
+    assert float(dual_curvature(T(1.0), T(1.0), T(0.0))) == 0.0
+    assert float(dual_curvature(T(1.0), T(1 - 1e-12), T(1e-12))) == pytest.approx(2 * math.sqrt(2e-12) / math.pi, rel=1e-6)
+
+
+def test_hessian_errors():
+    k = ts.DualKernel.from_graph(random_regular(10, 3, seed=0))
+    Ws = ts.relu_teacher(2, 3, 0)[None]
+    with pytest.raises(GnndynError, match="w_perp"):
+        relu_hessian_alpha_beta(Ws.clone(), Ws, k, torch.ones(1, 2, 2, dtype=Ws.dtype))
+    z = torch.zeros(1, 2, dtype=Ws.dtype)
+    with pytest.raises(GnndynError, match="ℓ = 0"):
+        relu_hessian_2d(k, z, z + 1, z + 1, z)
+
+
+def test_hessian_from_plane_coordinates():
+    """relu_hessian_plane(x, β) (what a run uses) equals relu_hessian_alpha_beta(W) for W in the plane, also
+    1e-9 from the optimum where δ = 1 − ρ must not cancel."""
+    k, W, Ws, wp, z, _ = _plane_setup()
+    m = torch.linalg.vector_norm(Ws, dim=-1)
+    H = relu_hessian_alpha_beta(W, Ws, k, wp)
+    Hp = relu_hessian_plane(k, z[..., 0], z[..., 1], m)
+    torch.testing.assert_close(Hp.hess, H.hess, rtol=1e-12, atol=1e-10)
+    us = Ws / m[..., None]
+    Wn = Ws + 1e-9 * wp + 1e-9 * us
+    Hn = relu_hessian_alpha_beta(Wn, Ws, k, wp)
+    Hpn = relu_hessian_plane(k, (Wn * us).sum(-1), (Wn * wp).sum(-1), m)
+    torch.testing.assert_close(Hpn.hess, Hn.hess, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(Hpn.kappa, Hn.kappa, rtol=1e-7, atol=0)

@@ -152,3 +152,59 @@ def test_thm2_proof_bound_against_the_scalar_recursion():
 def test_eq46_check():
     assert thy.check_eq46(1.0, 1.0 + 1e-12, where="x", depth=1, regular=False).holds
     assert not thy.check_eq46(1.0, 1.5, where="x", depth=2, regular=False).holds
+
+
+def test_lemma2_on_a_run_and_chunked_updates():
+    """Lemma 2 along a run with η = 1/(10πA′): the (α, β) Hessian has λ_max = A′ at every point, so the
+    verdict holds with λ_max/bound = 1/(4(1 + √(2σ√r + 4π + 1))) and ηλ_max = 1/(10π) ≤ 1; chunked updates
+    of the running maximum equal one-point updates."""
+    from gnndyn.models.population_relu import relu_hessian_alpha_beta
+
+    k, st_, hist, eta = _stats_from_run(steps=30)
+    Ws = ts.relu_teacher(3, 5, 0)[None]
+    W = ts.relu_init(3, 5, 0)[None]
+    wp = ts.orthogonal_direction(W, Ws)
+    other = thy.ReluRunStats(k.G1(), k.n, 3, k.d_max)
+    pts, lmax, lmin = [], [], []
+    for t in range(31):
+        g = ts.relu_population_grad(W, Ws, k)
+        if t >= 1:
+            for gamma, Wg in ((0.0, W), (0.5, W - 0.5 * eta * g.grad)):
+                H = relu_hessian_alpha_beta(Wg, Ws, k, wp)
+                st_.update_curvature(t, H.lam_max, H.lam_min, gamma)
+                pts.append((t, gamma))
+                lmax.append(H.lam_max)
+                lmin.append(H.lam_min)
+        W = W - eta * g.grad
+    other.update_curvature([p[0] for p in pts], torch.stack(lmax, 1), torch.stack(lmin, 1), [p[1] for p in pts])
+    torch.testing.assert_close(other.lam_max, st_.lam_max, rtol=0, atol=0)
+    torch.testing.assert_close(other.lam_min, st_.lam_min, rtol=0, atol=0)
+    assert other.curv_points == st_.curv_points == 60
+    v = thy.check_lemma2(st_, 0, sigma=1.0, r=5, eta=eta, where="test")
+    A = float(k.G1()[0])
+    ratio = 1 / (4 * (1 + math.sqrt(2 * math.sqrt(5) + 4 * math.pi + 1)))
+    assert v.name == "awasthi.lemma2" and v.holds and v.assumptions[thy.A_ETA_L1] and not v.applicable
+    assert v.details["bound"] == pytest.approx(thy.lemma2_bound(A, 1.0, 5))
+    assert v.details["max_lambda_over_bound"] == pytest.approx(ratio, rel=1e-12)
+    assert v.margin == pytest.approx(1 - ratio, rel=1e-12)
+    assert v.details["max_eta_lambda_max"] == pytest.approx(1 / (10 * math.pi), rel=1e-12)
+    assert v.details["descent_condition_eta_lambda_le_1"] is True
+    assert v.details["min_lambda_min"] == pytest.approx(float(torch.stack(lmin).min()), rel=1e-14)
+    with pytest.raises(Exception, match="points"):
+        other.update_curvature([1, 2], torch.stack(lmax[:3], 1), torch.stack(lmin[:3], 1), [0.0, 0.5])
+
+
+def test_lemma2_violation_and_descent_failure_by_hand():
+    """λ_max above the bound is reported as violated with a negative relative margin; a step with ηλ_max > 1
+    is flagged in the details (and Lemma 1's step assumption fails)."""
+    st_ = thy.ReluRunStats(torch.tensor([2.0]), [4], 1, [0])
+    bound = thy.lemma2_bound(2.0, 1.0, 1)
+    assert bound == pytest.approx(8 * (1 + math.sqrt(3 + 4 * math.pi)))
+    v0 = thy.check_lemma2(st_, 0, sigma=1.0, r=1, eta=0.01, where="empty")
+    assert v0.holds and math.isnan(v0.margin)
+    st_.update_curvature(3, torch.tensor([[1.25 * bound]]), torch.tensor([[-1.0]]), 0.5)
+    v = thy.check_lemma2(st_, 0, sigma=1.0, r=1, eta=1.0, where="hand")
+    assert not v.holds and v.margin == pytest.approx(-0.25)
+    assert "step 3, γ = 0.5" in v.where and "FAILED" in v.where
+    assert v.details["max_eta_lambda_max"] == pytest.approx(1.25 * bound)
+    assert v.details["descent_condition_eta_lambda_le_1"] is False and not v.assumptions[thy.A_ETA_L1]

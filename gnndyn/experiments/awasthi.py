@@ -9,9 +9,12 @@ The paper does not print its number of iterations; the default 6000 steps take e
 of the loss (``--set train.steps=...`` runs longer). ``train.lr_rule=lemma1`` uses η = 1/(√96·π·A′) instead,
 inside Lemma 1's interval. Quantities (series ``d=<d>``, or the graph name with ``degrees=null``):
 ``loss`` (Σ_j L_j), ``grad_norm``; per hidden unit j (column ``layer`` = j): ``loss_row``, ``alpha``,
-``beta``, ``ell``, ``B_prime``, ``C_prime``, ``pl_ratio`` (‖∇L_j‖²/L_j); at step 0: ``A_prime``, ``eta``,
-``eta_A_prime``, ``S2``, ``two_hop_nnz``, ``d_max``, ``n``. Checks: Lemmas 1, 3, 4, 5, Thm 1 as a rate, the
-§5 remarks (larger d converges faster; ReLU rates not much better than 1/ε²). Table ``rates``.
+``beta``, ``ell``, ``B_prime``, ``C_prime``, ``pl_ratio`` (‖∇L_j‖²/L_j), ``lambda_max``, ``lambda_min``
+(eigenvalues of the (α, β) Hessian, Lemma 2), and ``eta_lambda_max`` (η·max_j λ_max, the descent condition
+ηL ≤ 1 of Thm 1's proof, eq. 16); at step 0: ``A_prime``, ``eta``, ``eta_A_prime``, ``S2``, ``two_hop_nnz``,
+``d_max``, ``n``. Checks: Lemmas 1, 2, 3, 4, 5 (Lemma 2 at γ = 0, ½, 1 of every segment between iterates
+t ≥ 1), Thm 1 as a rate, the §5 remarks (larger d converges faster; ReLU rates not much better than 1/ε²).
+Table ``rates``.
 
 ``awasthi-fig2`` — Fig. 2: deep linear GNN, L ∈ {1, 2, 3}, steps 0.1 (L = 1) and 0.0075 (L = 2, 3)
 (App. D), W₁,₀ = W₂,₀ = I, teacher W_k* = s·GGᵀ/r + 0.001·I. The paper prints neither the degree nor the
@@ -34,6 +37,7 @@ that is not regular, Lemmas 12–13 and Thm 2 (stated for d-regular graphs) are 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from contextlib import contextmanager
@@ -48,6 +52,7 @@ from gnndyn.data.registry import dataset_params
 from gnndyn.errors import DivergenceError
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.models import teacher_student as ts
+from gnndyn.models.population_relu import relu_hessian_2d, relu_hessian_plane
 from gnndyn.spec import ExperimentSpec, GraphSpec, Spec
 from gnndyn.store.run import RunStore
 from gnndyn.theory import awasthi as thy
@@ -127,13 +132,26 @@ def _series_label(key: str | None, v) -> str:
     return "d=" + (f"{v:g}" if isinstance(v, float) else str(v)) if key else "graph"
 
 
-# ======================================================================================== awasthi-fig1
-class ReluTrainSpec(Spec):
-    """Population gradient descent of the ReLU GNN: steps, one step size per degree, and the rule."""
+def _seed_list(spec) -> list[int]:
+    """The seeds of a run: ``seeds`` of them from ``seed`` on (both experiments batch them)."""
+    return list(range(spec.seed, spec.seed + spec.seeds))
 
-    steps: int = Field(6000, ge=1)
-    lrs: list[float] = [2e-5, 1e-6, 1e-6, 1e-6, 1e-6]
-    lr_rule: Literal["paper", "lemma1"] = "paper"
+
+def _in_one_thread(run):
+    """``run(spec, ctx)`` inside :func:`_one_thread` (the registered entry point of both experiments)."""
+    @functools.wraps(run)
+    def wrapped(spec, ctx: RunContext) -> ExperimentResult:
+        with _one_thread():
+            return run(spec, ctx)
+    return wrapped
+
+
+class _PopulationGDSpec(Spec):
+    """Population gradient descent, shared by both experiments: steps, one step size per configuration (or a
+    single one for all), and how many steps to record. Each experiment sets its own defaults."""
+
+    steps: int = Field(1, ge=1)
+    lrs: list[float] = [1.0]
     record_points: int = Field(150, ge=4)
 
     @field_validator("lrs")
@@ -144,17 +162,43 @@ class ReluTrainSpec(Spec):
         return v
 
 
-class AwasthiFig1Spec(ExperimentSpec):
+class _AwasthiSpec(ExperimentSpec):
+    """Fields both Awasthi experiments share: the graph (random 5-regular, n = 100 by default), r, and the
+    number of seeds."""
+
+    graph: GraphSpec = GraphSpec(name="random-regular", n=100, degree=5)
+    r: int = Field(10, ge=1)
+    seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
+
+
+def _finish_figure(fig, axes, title: str, name: str) -> dict:
+    """Grid and legend (where a curve has a label) on every panel, the title, and ``{name: fig}``."""
+    for a in axes:
+        a.grid(alpha=0.3)
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return {name: fig}
+
+
+# ======================================================================================== awasthi-fig1
+class ReluTrainSpec(_PopulationGDSpec):
+    """Population gradient descent of the ReLU GNN: steps, one step size per degree, and the rule."""
+
+    steps: int = Field(6000, ge=1)
+    lrs: list[float] = [2e-5, 1e-6, 1e-6, 1e-6, 1e-6]
+    lr_rule: Literal["paper", "lemma1"] = "paper"
+
+
+class AwasthiFig1Spec(_AwasthiSpec):
     """Spec of ``awasthi-fig1`` (Awasthi et al. Fig. 1, App. D)."""
 
     experiment: Literal["awasthi-fig1"] = "awasthi-fig1"
-    graph: GraphSpec = GraphSpec(name="random-regular", n=100, degree=5)
     degrees: list[float] | None = [5, 10, 30, 80, 99]
-    r: int = Field(10, ge=1)
     h: int = Field(10, ge=1)
     init_std: float = Field(1.0, gt=0)
     train: ReluTrainSpec = ReluTrainSpec()
-    seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
 
     @model_validator(mode="after")
     def _check(self) -> "AwasthiFig1Spec":
@@ -163,14 +207,39 @@ class AwasthiFig1Spec(ExperimentSpec):
         return self
 
 
-def run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
-    with _one_thread():
-        return _run_fig1(spec, ctx)
+class _CurvatureTracker:
+    r"""Lemma 2's points, evaluated in chunks: ``add(t, γ, x, β)`` keeps the plane coordinates (B, h) of
+    (1 − γ)(α_t, β_t) + γ(α_{t+1}, β_{t+1}) (x = α·‖w*‖); every ``chunk`` points (and at :meth:`flush`) one
+    batched evaluation of the closed-form Hessian
+    (:func:`~gnndyn.models.population_relu.relu_hessian_plane`) over all of them goes to
+    :meth:`ReluRunStats.update_curvature` — one kernel pass per chunk instead of two per step."""
+
+    def __init__(self, stats: thy.ReluRunStats, kernel, m: torch.Tensor, chunk: int = 16) -> None:
+        self.stats, self.kernel, self.m, self.chunk = stats, kernel, m, chunk
+        self.t: list[int] = []
+        self.gamma: list[float] = []
+        self.x: list[torch.Tensor] = []
+        self.beta: list[torch.Tensor] = []
+
+    def add(self, t: int, gamma: float, x: torch.Tensor, beta: torch.Tensor) -> None:
+        self.t.append(t)
+        self.gamma.append(gamma)
+        self.x.append(x)
+        self.beta.append(beta)
+        if len(self.x) >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.x:
+            return
+        H = relu_hessian_plane(self.kernel, torch.stack(self.x, 1), torch.stack(self.beta, 1), self.m[:, None])
+        self.stats.update_curvature(self.t, H.lam_max, H.lam_min, self.gamma)
+        self.t, self.gamma, self.x, self.beta = [], [], [], []
 
 
 def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
     dtype = spec.torch_dtype
-    seeds = list(range(spec.seed, spec.seed + spec.seeds))
+    seeds = _seed_list(spec)
     values = [int(v) if float(v).is_integer() else float(v) for v in spec.degrees] if spec.degrees is not None else None
     key, graphs = _build_graphs(spec, values, seeds)
     configs = values if values is not None else [None]
@@ -186,6 +255,9 @@ def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
         eta = torch.tensor([lrs[ci] for ci, _, _ in items], dtype=dtype)
     w_perp = ts.orthogonal_direction(W0, W_star)
     stats = thy.ReluRunStats(A1, kernel.n, spec.h, kernel.d_max)
+    m_star = torch.linalg.vector_norm(W_star, dim=-1)
+    u_star = W_star / m_star[..., None]
+    curv = _CurvatureTracker(stats, kernel, m_star)
     steps = spec.train.steps
     hist = torch.empty(steps + 1, len(items), dtype=dtype)
     rec, rec_steps = ctx.recorder, _record_steps(steps, spec.train.record_points)
@@ -208,17 +280,28 @@ def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
                 raise DivergenceError(t, f"the population loss of {labels[b]} (seed {items[b][2]})", float(total[b]))
             hist[t] = total
             stats.update(t, alpha, beta, st.geometry.ell, st.B_prime, st.C_prime, st.loss_rows, grad_sq)
+            if t >= 1:  # Lemma 2: γ = 0 of segment t (γ = 1 of segment t − 1) and its midpoint γ = ½
+                x = alpha * m_star
+                curv.add(t, 0.0, x, beta) if t < steps else curv.add(t - 1, 1.0, x, beta)
+                if t < steps:  # W_t − ½η∇L in the plane
+                    half = 0.5 * eta[:, None]
+                    curv.add(t, 0.5, x - half * (st.grad * u_star).sum(-1), beta - half * (st.grad * w_perp).sum(-1))
             if t in rec_steps:
+                geo = st.geometry
+                hess = relu_hessian_2d(kernel, geo.ell, geo.m, geo.rho, geo.delta, beta / geo.ell)
                 pl = torch.where(st.loss_rows > 0, grad_sq / st.loss_rows.clamp_min(1e-300), torch.nan)
                 for b, (ci, v, s) in enumerate(items):
                     rec.add_values(labels[b], s, t, {
                         "loss": float(total[b]), "grad_norm": float(grad_sq[b].sum().sqrt()),
                         "loss_row": st.loss_rows[b].tolist(), "alpha": alpha[b].tolist(), "beta": beta[b].tolist(),
                         "ell": st.geometry.ell[b].tolist(), "B_prime": st.B_prime[b].tolist(),
-                        "C_prime": st.C_prime[b].tolist(), "pl_ratio": pl[b].tolist()})
+                        "C_prime": st.C_prime[b].tolist(), "pl_ratio": pl[b].tolist(),
+                        "lambda_max": hess.lam_max[b].tolist(), "lambda_min": hess.lam_min[b].tolist(),
+                        "eta_lambda_max": float(eta[b] * hess.lam_max[b].max())})
             if t < steps:
                 W = W - eta[:, None, None] * st.grad
             bar.advance(1)
+    curv.flush()
 
     L = hist.numpy()
     verdicts: list[Verdict] = []
@@ -231,6 +314,7 @@ def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
         vs = {
             "lemma5": thy.check_lemma5(stats, b, S2=kernel.sqrt_sum_sq[b], where=where),
             "lemma1": thy.check_lemma1(stats, b, sigma=spec.init_std, r=spec.r, eta=e, where=where),
+            "lemma2": thy.check_lemma2(stats, b, sigma=spec.init_std, r=spec.r, eta=e, where=where),
             "lemma3": thy.check_lemma3(stats, b, sigma=spec.init_std, h=spec.h, eta=e, where=where),
             "lemma4": thy.check_lemma4(stats, b, eta=e, where=where),
             "thm1": thy.check_thm1_rate(L[:, b], n=n, h=spec.h, d=d, sigma=spec.init_std, where=where),
@@ -260,10 +344,15 @@ def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
                      "window_start": fit.start, "window_end": fit.end, "decades": fit.decades,
                      "steps_to_1e-10_L0": int(t10), "loss_0": float(L[0, b]), "loss_final": float(L[-1, b]),
                      "t_escape_max": vs["lemma3"].details["t_escape_max"],
-                     "lemma4_min_log10_ratio": vs["lemma4"].margin, "d_over_sqrt_n": facts["d_over_sqrt_n"],
+                     "lemma4_min_log10_ratio": vs["lemma4"].margin,
+                     "lemma2_max_lambda_over_bound": vs["lemma2"].details.get("max_lambda_over_bound", math.nan),
+                     "max_lambda_over_A_prime": vs["lemma2"].details.get("max_lambda_over_A_prime", math.nan),
+                     "min_lambda_min_over_A_prime": vs["lemma2"].details.get("min_lambda_min_over_A_prime", math.nan),
+                     "max_eta_lambda_max": vs["lemma2"].details.get("max_eta_lambda_max", math.nan),
+                     "d_over_sqrt_n": facts["d_over_sqrt_n"],
                      "d_o_sqrt_n_met": d_ok})
     for ci in sorted(by_config):
-        for k2 in ("lemma5", "lemma1", "lemma3", "lemma4", "thm1", "rate_claim"):
+        for k2 in ("lemma5", "lemma1", "lemma2", "lemma3", "lemma4", "thm1", "rate_claim"):
             verdicts.append(aggregate(by_config[ci][k2]))
     table = pd.DataFrame(rows)
     summary: dict = {}
@@ -276,9 +365,17 @@ def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
             summary[f"rate per iteration, d={dv:g} (median)"] = float(row["rate_per_iteration"])
     for ci in sorted(by_config):
         lab = labels[[b for b, it in enumerate(items) if it[0] == ci][0]]
-        summary[f"{lab}: seeds where Lemma 1, 3, 4, 5 hold"] = ", ".join(
-            f"{sum(x.holds for x in by_config[ci][k])}/{len(by_config[ci][k])}" for k in ("lemma1", "lemma3", "lemma4", "lemma5"))
+        summary[f"{lab}: seeds where Lemma 1, 2, 3, 4, 5 hold"] = ", ".join(
+            f"{sum(x.holds for x in by_config[ci][k])}/{len(by_config[ci][k])}"
+            for k in ("lemma1", "lemma2", "lemma3", "lemma4", "lemma5"))
+        l2 = [x.details for x in by_config[ci]["lemma2"] if "max_lambda_over_bound" in x.details]
+        if l2:
+            summary[f"{lab}: Lemma 2 max λ_max/bound"] = max(x["max_lambda_over_bound"] for x in l2)
+            summary[f"{lab}: max ηλ_max (descent needs ≤ 1)"] = max(x["max_eta_lambda_max"] for x in l2)
     return ExperimentResult(verdicts=verdicts, tables={"rates": table}, summary=summary)
+
+
+run_fig1 = _in_one_thread(_run_fig1)
 
 
 def figures_fig1(store: RunStore) -> dict:
@@ -305,17 +402,13 @@ def figures_fig1(store: RunStore) -> dict:
     ax2.set(yscale="log", xscale="log", xlabel="t · ηA′ (effective time)", ylabel="population loss",
             title="same curves against ηA′·t")
     ax.xaxis.set_major_locator(MaxNLocator(5))
-    for a in (ax, ax2):
-        a.grid(alpha=0.3)
-        a.legend(fontsize=8)
-    fig.suptitle("One-round ReLU GNN, population gradient descent (Awasthi et al. Fig. 1)")
-    fig.tight_layout()
-    return {"fig1_relu_loss": fig}
+    return _finish_figure(fig, (ax, ax2), "One-round ReLU GNN, population gradient descent (Awasthi et al. Fig. 1)",
+                          "fig1_relu_loss")
 
 
 register(Experiment(
     name="awasthi-fig1",
-    description="Awasthi et al. Fig. 1: population GD of a one-round ReLU GNN, random d-regular graphs, Lemmas 1/3/4/5, Thm 1 rate",
+    description="Awasthi et al. Fig. 1: population GD of a one-round ReLU GNN, random d-regular graphs, Lemmas 1/2/3/4/5, Thm 1 rate",
     paper="Awasthi et al., Convergence of gradient descent for GNNs, Fig. 1, §3, App. B/D",
     spec_cls=AwasthiFig1Spec,
     run=run_fig1,
@@ -326,33 +419,22 @@ register(Experiment(
 
 
 # ======================================================================================== awasthi-fig2
-class LinearTrainSpec(Spec):
+class LinearTrainSpec(_PopulationGDSpec):
     """Population gradient descent of the deep linear GNN: steps and one step size per depth."""
 
     steps: int = Field(20000, ge=1)
     lrs: list[float] = [0.1, 0.0075, 0.0075]
-    record_points: int = Field(150, ge=4)
-
-    @field_validator("lrs")
-    @classmethod
-    def _pos(cls, v: list[float]) -> list[float]:
-        if not v or any(not x > 0 for x in v):
-            raise ValueError(f"every step size must be > 0; got {v}")
-        return v
 
 
-class AwasthiFig2Spec(ExperimentSpec):
+class AwasthiFig2Spec(_AwasthiSpec):
     """Spec of ``awasthi-fig2`` (Awasthi et al. Fig. 2, App. D)."""
 
     experiment: Literal["awasthi-fig2"] = "awasthi-fig2"
-    graph: GraphSpec = GraphSpec(name="random-regular", n=100, degree=5)
     depths: list[int] = [1, 2, 3]
-    r: int = Field(10, ge=1)
     teacher_scale: float = Field(0.5, gt=0)
     teacher_ridge: float = Field(1e-3, ge=0)
     loss_scale: Literal["identity", "none"] = "identity"
     train: LinearTrainSpec = LinearTrainSpec()
-    seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
 
     @model_validator(mode="after")
     def _check(self) -> "AwasthiFig2Spec":
@@ -362,14 +444,9 @@ class AwasthiFig2Spec(ExperimentSpec):
         return self
 
 
-def run_fig2(spec: AwasthiFig2Spec, ctx: RunContext) -> ExperimentResult:
-    with _one_thread():
-        return _run_fig2(spec, ctx)
-
-
 def _run_fig2(spec: AwasthiFig2Spec, ctx: RunContext) -> ExperimentResult:
     dtype = spec.torch_dtype
-    seeds = list(range(spec.seed, spec.seed + spec.seeds))
+    seeds = _seed_list(spec)
     _, graphs_d = _build_graphs(spec, None, seeds)
     graphs = [graphs_d[(None, s)] for s in seeds]
     lgb = ts.LinearGraphBatch.from_graphs(graphs, dtype=dtype)
@@ -478,6 +555,9 @@ def _run_fig2(spec: AwasthiFig2Spec, ctx: RunContext) -> ExperimentResult:
     return ExperimentResult(verdicts=verdicts, tables={"rates": table}, summary=summary)
 
 
+run_fig2 = _in_one_thread(_run_fig2)
+
+
 def _asymptotic_rate(step: float, n: int, depth: int, d: int, sigma_min: float) -> float:
     """Loss rate of the slowest mode linearised at σ = σ*: (σ − σ*) contracts by
     1 − step·nL²(d²+1)σ*^{2L−2} per step (eq. 42 with the exact gradient), so L_t ~ e^{−κt} with κ = −2 log|·|."""
@@ -503,13 +583,9 @@ def figures_fig2(store: RunStore) -> dict:
     ax2.set(yscale="log", xlabel="iteration t", ylabel="max_i |σ_i,t − σ*_i| / σ*_i",
             title="singular values of W₁ + dW₂ against the teacher's")
     for a in (ax, ax2):
-        a.grid(alpha=0.3)
         a.xaxis.set_major_locator(MaxNLocator(5))
-        if a.get_legend_handles_labels()[0]:
-            a.legend(fontsize=8)
-    fig.suptitle("Deep linear GNN, population gradient descent (Awasthi et al. Fig. 2)")
-    fig.tight_layout()
-    return {"fig2_linear_loss": fig}
+    return _finish_figure(fig, (ax, ax2), "Deep linear GNN, population gradient descent (Awasthi et al. Fig. 2)",
+                          "fig2_linear_loss")
 
 
 register(Experiment(

@@ -1,6 +1,7 @@
 r"""Awasthi et al., *Convergence of gradient descent for GNNs* — bounds and checks (paper 001).
 
-§3 / App. B (one-round ReLU GNN): Lemma 5 (A, B_t, C_t), Lemma 1 (iterate lengths), Lemma 3 (escape),
+§3 / App. B (one-round ReLU GNN): Lemma 5 (A, B_t, C_t), Lemma 1 (iterate lengths), Lemma 2 (smoothness
+along the segments between iterates, with ηλ_max of Thm 1's descent step), Lemma 3 (escape),
 Lemma 4 (PL constant), Thm 1 (iteration count, as a rate). §4 / App. C (deep linear GNN): Lemma 12
 (singular-value range), Lemma 13 (gradient bounds), Thm 2 (iteration count), eq. (46).
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from gnndyn.errors import GnndynError
 from gnndyn.theory.verdict import Verdict
 
 PI = math.pi
@@ -70,6 +72,11 @@ def lemma1_bounds(sigma: float, r: int) -> tuple[float, float]:
     return 2 * sigma * math.sqrt(r) + 4 * PI + 1, 1.0 / (36 * PI ** 2)
 
 
+def lemma2_bound(A_prime: float, sigma: float, r: int) -> float:
+    """Lemma 2's smoothness bound 4(d+1)A(1 + √(2σ√r + 4π + 1)) with A′ for (d+1)A and the o(1) dropped."""
+    return 4.0 * A_prime * (1.0 + math.sqrt(2 * sigma * math.sqrt(r) + 4 * PI + 1))
+
+
 def lemma4_mu(eps: np.ndarray | float, n: int, h: int, d: int) -> np.ndarray | float:
     """Lemma 4's PL constant µ* = ε²/(380(d+1)hπn²)."""
     return np.asarray(eps) ** 2 / (380 * (d + 1) * h * PI * n ** 2)
@@ -91,6 +98,9 @@ class ReluRunStats:
     Tracked: max ℓ_t (t ≥ 0), min ℓ_t (t ≥ 1), min B′_t, max B′_t − A′, max |C′_t|/A′, min over "escaped"
     steps (α ≥ −1/100, ℓ ≥ 0.9) of C′_t/(A′/2n), the last step at which a row was not escaped, and the min
     over steps after that of ‖∇L_j‖²/L_j ÷ µ*(ε_state) (Lemma 4, see :func:`check_lemma4`).
+    ``update_curvature(t, lam_max, lam_min, gamma)`` (Lemma 2, see :func:`check_lemma2`) tracks the largest
+    λ_max and the smallest λ_min of the (α, β) Hessian over the points it is given, with the step t and the
+    segment position γ of the largest.
     """
 
     FLOOR = 1e-20  # PL ratios are skipped once L_j ≤ FLOOR·L_j(0): gradients there are rounding noise
@@ -116,6 +126,11 @@ class ReluRunStats:
         self.last_fail = torch.full((B, h), -1, dtype=torch.long)
         self.pl_ratio = inf.clone()
         self.pl_ratio_t = torch.full((B, h), -1, dtype=torch.long)
+        self.lam_max = -inf.clone()
+        self.lam_max_t = torch.full((B, h), -1, dtype=torch.long)
+        self.lam_max_gamma = torch.full((B, h), math.nan, dtype=dt)
+        self.lam_min = inf.clone()
+        self.curv_points = 0
         self.loss0: torch.Tensor | None = None
         self.alpha0: torch.Tensor | None = None
         self.ell0: torch.Tensor | None = None
@@ -160,6 +175,28 @@ class ReluRunStats:
         self.pl_ratio = torch.where(escaped, self.pl_ratio, torch.full_like(self.pl_ratio, math.inf))
         self.pl_ratio_t = torch.where(escaped, self.pl_ratio_t, torch.full_like(self.pl_ratio_t, -1))
         upd_min(self.pl_ratio, self.pl_ratio_t, ratio)
+
+
+    @torch.no_grad()
+    def update_curvature(self, t: int | Sequence[int], lam_max: torch.Tensor, lam_min: torch.Tensor,
+                         gamma: float | Sequence[float]) -> None:
+        """Lemma 2: eigenvalues of the (α, β) Hessian at (1 − γ)(α_t, β_t) + γ(α_{t+1}, β_{t+1}).
+
+        Either one point — ``lam_max``, ``lam_min`` (B, h), ``t`` and ``gamma`` scalars — or K points at once —
+        (B, K, h) with ``t`` and ``gamma`` sequences of length K (so that a run can evaluate the Hessian in chunks)."""
+        if lam_max.dim() == 2:
+            t, gamma = [t], [gamma]
+            lam_max, lam_min = lam_max[:, None], lam_min[:, None]
+        ts_, gs_ = list(t), list(gamma)
+        if lam_max.shape[1] != len(ts_) or len(gs_) != len(ts_):
+            raise GnndynError(f"update_curvature got {lam_max.shape[1]} points but {len(ts_)} steps and {len(gs_)} γ's.")
+        val, idx = lam_max.max(1)
+        m = val > self.lam_max
+        self.lam_max = torch.where(m, val, self.lam_max)
+        self.lam_max_t = torch.where(m, torch.tensor(ts_, dtype=torch.long)[idx], self.lam_max_t)
+        self.lam_max_gamma = torch.where(m, torch.tensor(gs_, dtype=self.lam_max_gamma.dtype)[idx], self.lam_max_gamma)
+        self.lam_min = torch.minimum(self.lam_min, lam_min.min(1).values)
+        self.curv_points += len(ts_)
 
 
 def _worst(values: np.ndarray, *, largest: bool) -> tuple[int, float]:
@@ -243,6 +280,51 @@ def check_lemma1(stats: ReluRunStats, b: int, *, sigma: float, r: int, eta: floa
                  "proof_form_upper_l0_plus_4pi_plus_1": proof_upper,
                  "proof_form_holds": bool(np.all(_np(stats.ell_max[b]) <= _np(stats.ell0[b]) + 4 * PI + 1 + RTOL))
                  if stats.ell0 is not None else None},
+    )
+
+
+def check_lemma2(stats: ReluRunStats, b: int, *, sigma: float, r: int, eta: float, where: str,
+                 unit_teacher: bool = True) -> Verdict:
+    r"""Lemma 2 (= Lemma 7, App. B): for t ≥ 1 and every (α, β) = (1 − γ)(α_t, β_t) + γ(α_{t+1}, β_{t+1}),
+    γ ∈ [0, 1], :math:`\lambda_{\max}(\nabla^2 L(\alpha, \beta)) \le 4(d+1)A(1 + \sqrt{2\sigma\sqrt r + 4\pi + 1} + o(1))`,
+    under Lemma 1's conditions and d = o(√n). General graphs: A′ = G(1) in place of (d+1)A (equal on
+    d-regular graphs); the o(1) is dropped (it only loosens the bound). The eigenvalues come from the closed-form
+    Hessian (:func:`gnndyn.models.population_relu.relu_hessian_2d`) at γ = 0, ½, 1 of every segment with t ≥ 1,
+    as tracked by :meth:`ReluRunStats.update_curvature`. That Hessian is A′I − (mK(ρ)/ℓ)ttᵀ with K ≥ 0, so
+    λ_max = A′ at every w ≠ 0 and the measured ratio is 1/(4(1 + √(2σ√r + 4π + 1))) whatever the path.
+
+    Margin: relative, (bound − max λ_max)/bound. ``details`` also has the descent-lemma quantity of Thm 1's
+    proof (eq. 16), max ηλ_max, and whether ηλ_max ≤ 1 held on the run; and η·bound, the paper's "ηL ≤ 1
+    from the range of η in Lemma 1" with L the Lemma 2 bound (η ≤ 1/(6πA′) only gives η·bound ≤
+    4(1 + √(2σ√r + 4π + 1))/(6π), which is > 1 for σ = 1, r ≥ 1)."""
+    n, d, A = int(stats.n[b]), int(stats.d[b]), float(stats.A[b])
+    assumptions, facts = relu_assumptions(n, d, eta=eta, A_prime=A, unit_teacher=unit_teacher)
+    bound = lemma2_bound(A, sigma, r)
+    lam = _np(stats.lam_max[b])
+    statement = ("λ_max(∇²L(α, β)) ≤ 4(d+1)A(1 + √(2σ√r + 4π + 1) + o(1)) on every segment "
+                 "[(α_t, β_t), (α_{t+1}, β_{t+1})], t ≥ 1")
+    paper = f"{PAPER}, Lemma 2 (= Lemma 7, App. B; unequal degrees: A′ for (d+1)A)"
+    base = {**facts, "bound": bound, "A_prime": A, "bound_over_A_prime": bound / A, "eta_times_bound": eta * bound,
+            "paper_eta_L_le_1": bool(eta * bound <= 1 + RTOL), "points_evaluated": int(stats.curv_points)}
+    if not np.isfinite(lam).any():
+        return Verdict(name="awasthi.lemma2", paper=paper, statement=statement, holds=True, margin=float("nan"),
+                       where=f"{where}: no step t ≥ 1 evaluated", assumptions=assumptions,
+                       applicable=all(assumptions.values()), details=base)
+    j, lmax = _worst(np.where(np.isfinite(lam), lam, -np.inf), largest=True)
+    lmin = float(np.nanmin(np.where(np.isfinite(_np(stats.lam_min[b])), _np(stats.lam_min[b]), np.nan)))
+    eta_lam = eta * lmax
+    margin = (bound - lmax) / bound
+    return Verdict(
+        name="awasthi.lemma2", paper=paper, statement=statement,
+        holds=bool(lmax <= bound * (1 + RTOL)), margin=float(margin),
+        where=(f"{where}: row {j}, step {int(stats.lam_max_t[b, j])}, γ = {float(stats.lam_max_gamma[b, j]):g} "
+               f"(λ_max/bound = {lmax / bound:.3g}; ηλ_max = {eta_lam:.3g}, descent condition ηλ_max ≤ 1 "
+               f"{'held' if eta_lam <= 1 + RTOL else 'FAILED'})"),
+        assumptions=assumptions, applicable=all(assumptions.values()),
+        details={**base, "max_lambda_max": lmax, "max_lambda_over_bound": lmax / bound, "max_lambda_over_A_prime": lmax / A,
+                 "min_lambda_min": lmin, "min_lambda_min_over_A_prime": lmin / A,
+                 "max_lambda_max_per_row": lam.tolist(), "max_eta_lambda_max": eta_lam,
+                 "descent_condition_eta_lambda_le_1": bool(eta_lam <= 1 + RTOL)},
     )
 
 
@@ -686,8 +768,8 @@ def check_eq46(exact: float, eq46: float, *, where: str, depth: int, regular: bo
 
 
 __all__ = [
-    "degree_assumption", "lemma1_eta_range", "lemma1_bounds", "lemma4_mu", "thm1_shape", "ReluRunStats",
-    "relu_assumptions", "check_lemma5", "check_lemma1", "check_lemma3", "check_lemma4", "iterations_to_reach",
+    "degree_assumption", "lemma1_eta_range", "lemma1_bounds", "lemma2_bound", "lemma4_mu", "thm1_shape", "ReluRunStats",
+    "relu_assumptions", "check_lemma5", "check_lemma1", "check_lemma2", "check_lemma3", "check_lemma4", "iterations_to_reach",
     "RateFit", "fit_convergence", "check_thm1_rate", "check_larger_d_faster", "Thm2Constants", "thm2_constants",
     "thm2_g", "LinearRunStats", "linear_assumptions", "check_lemma12", "check_lemma13", "thm2_T_literal",
     "thm2_T_proof", "check_thm2", "check_linear_convergence", "check_eq46",
