@@ -29,3 +29,13 @@ def planetoid_root() -> Path:
 def _data_root_env(monkeypatch: pytest.MonkeyPatch) -> None:
     if (SHARED_PLANETOID / "Cora" / "raw").exists():
         monkeypatch.setenv("GNNDYN_DATA_ROOT", str(SHARED_PLANETOID))
+
+
+@pytest.fixture
+def one_thread():
+    """One torch intra-op thread during the test (the previous setting is restored): small dense
+    products avoid spin-waiting threads on a shared machine. Use with ``pytest.mark.usefixtures``."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

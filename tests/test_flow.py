@@ -19,12 +19,7 @@ from gnndyn.training.flow import FlowSolverError, descend, gradient_flow, hessia
 from gnndyn.training.optimizers import make_optimizer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny products: one thread avoids spin-waiting on a shared machine
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny products: one thread avoids spin-waiting
 
 
 @pytest.fixture(scope="module")

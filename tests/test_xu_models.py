@@ -12,12 +12,7 @@ from gnndyn.models.linear_gnn import XuGNN, XuObjective, make_xu_data, one_hot_c
 from gnndyn.operators import build_operator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # small dense products: one thread avoids spin-waiting on a shared machine
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

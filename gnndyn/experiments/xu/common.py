@@ -10,15 +10,17 @@ Checks add ``bound_thm1`` (the right-hand side of eq. (8)) and ``gap`` (L − L*
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from gnndyn.data.graph import Graph
 from gnndyn.data.registry import DATASETS, load_graph
@@ -27,8 +29,33 @@ from gnndyn.models.linear_gnn import XuData, XuGNN, XuObjective, make_xu_data, r
 from gnndyn.operators.builders import OPERATORS, build_operator
 from gnndyn.probes.base import Probe, ProbeContext
 from gnndyn.probes.schedules import Schedule, every
+from gnndyn.spec import ExperimentSpec
 from gnndyn.store.metrics import Recorder
 from gnndyn.theory import xu as thy
+
+if TYPE_CHECKING:
+    from gnndyn.experiments.base import ExperimentResult, RunContext
+
+# ------------------------------------------------------------------------------------------------ specs
+Seeds = Annotated[int, Field(ge=1, description="number of seeds, from `seed` on")]
+Threads = Annotated[int, Field(ge=1, description="torch intra-op threads (1 is fastest on a shared 2-core machine)")]
+
+_SHARED_LAST = ("seeds", "threads")
+
+
+class XuSpec(ExperimentSpec):
+    """Base of the Xu et al. specs: the fields they all end with. A spec with another default
+    re-declares the field with the same type (``seeds: Seeds = 1``). Dumps (``show``, ``spec.json``)
+    list these fields last, after the experiment's own ones, as each spec listed them before."""
+
+    seeds: Seeds = 2
+    threads: Threads = 1
+
+    @model_serializer(mode="wrap")
+    def _shared_fields_last(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        d = handler(self)
+        return {**{k: v for k, v in d.items() if k not in _SHARED_LAST}, **{k: d[k] for k in _SHARED_LAST if k in d}}
+
 
 # ------------------------------------------------------------------------------------------------ threads
 @contextmanager
@@ -41,6 +68,20 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+S = TypeVar("S", bound=XuSpec)
+
+
+def with_torch_threads(run: Callable[[S, RunContext], ExperimentResult]) -> Callable[[S, RunContext], ExperimentResult]:
+    """Decorator: an experiment's ``run(spec, ctx)`` that executes under ``torch_threads(spec.threads)``."""
+
+    @functools.wraps(run)
+    def wrapper(spec: S, ctx: RunContext) -> ExperimentResult:
+        with torch_threads(spec.threads):
+            return run(spec, ctx)
+
+    return wrapper
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -292,6 +333,6 @@ def fmt_series(dataset: str, operator: str, depth: int, dynamics: str, extra: st
     return f"{dataset}-{operator}-H{depth}{('-' + extra) if extra else ''}-{dynamics}"
 
 
-__all__ = ["torch_threads", "load_xu_graph", "labelled_nodes", "Problem", "make_problem", "problem_from_graph", "lambda_probe", "blog_probe", "thm3_probe",
+__all__ = ["Seeds", "Threads", "XuSpec", "with_torch_threads", "torch_threads", "load_xu_graph", "labelled_nodes", "Problem", "make_problem", "problem_from_graph", "lambda_probe", "blog_probe", "thm3_probe",
            "series_values", "lambda_matrix", "loss_curve", "steps_to_level", "check_linear_run", "LinearRunChecks",
            "copy_rows", "fmt_series"]

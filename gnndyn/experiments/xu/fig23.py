@@ -37,12 +37,11 @@ from pydantic import Field
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.xu.common import (
-    torch_threads,
+    Seeds, XuSpec, with_torch_threads,
     blog_probe, check_linear_run, fmt_series, lambda_matrix, lambda_probe, loss_curve, make_problem,
 )
 from gnndyn.models.linear_gnn import XuGNN
 from gnndyn.probes.schedules import every
-from gnndyn.spec import ExperimentSpec
 from gnndyn.store.run import RunStore
 from gnndyn.theory import xu as thy
 from gnndyn.theory.verdict import Verdict, aggregate
@@ -50,7 +49,7 @@ from gnndyn.training.flow import descend, gradient_flow
 from gnndyn.training.optimizers import make_optimizer
 
 
-class _Fig23Spec(ExperimentSpec):
+class _Fig23Spec(XuSpec):
     datasets: list[str] = ["cora", "citeseer"]
     operators: list[str] = ["gcn", "gin"]
     depths: list[int] = [1, 2, 3, 4, 5, 6]
@@ -76,8 +75,7 @@ class _Fig23Spec(ExperimentSpec):
     flow_atol: float = 1e-9
     flow_max_steps: int = 3000
     flow_max_wall_s: float = 300.0
-    seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
-    threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest on a shared 2-core machine)")
+    seeds: Seeds = 1
 
 
 class XuFig2Spec(_Fig23Spec):
@@ -106,12 +104,8 @@ def _stability_limit(model: XuGNN, data) -> float:
         return 1.0 / float(torch.linalg.matrix_norm(P, ord=2)) ** 2
 
 
+@with_torch_threads
 def run_fig23(spec: _Fig23Spec, ctx: RunContext) -> ExperimentResult:
-    with torch_threads(spec.threads):
-        return _run_fig23(spec, ctx)
-
-
-def _run_fig23(spec: _Fig23Spec, ctx: RunContext) -> ExperimentResult:
     multiscale = spec.experiment == "xu-fig3"
     rec = ctx.recorder
     verdicts: list[Verdict] = []

@@ -25,10 +25,9 @@ import pandas as pd
 from pydantic import Field
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
-from gnndyn.experiments.xu.common import torch_threads, fmt_series, make_problem, thm3_probe
+from gnndyn.experiments.xu.common import XuSpec, fmt_series, make_problem, thm3_probe, with_torch_threads
 from gnndyn.models.linear_gnn import XuGNN
 from gnndyn.probes.schedules import every
-from gnndyn.spec import ExperimentSpec
 from gnndyn.store.run import RunStore
 from gnndyn.theory import xu as thy
 from gnndyn.theory.verdict import Verdict, aggregate
@@ -36,7 +35,7 @@ from gnndyn.training.flow import descend
 from gnndyn.training.optimizers import make_optimizer
 
 
-class XuFig5Spec(ExperimentSpec):
+class XuFig5Spec(XuSpec):
     """Spec of ``xu-fig5``."""
 
     experiment: Literal["xu-fig5"] = "xu-fig5"
@@ -54,16 +53,10 @@ class XuFig5Spec(ExperimentSpec):
     probe_every: int = Field(10, ge=1)
     init: str = "uniform"
     init_scale: float = Field(1.0, gt=0)
-    seeds: int = Field(2, ge=1, description="number of seeds, from `seed` on")
-    threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest on a shared 2-core machine)")
 
 
+@with_torch_threads
 def run_fig5(spec: XuFig5Spec, ctx: RunContext) -> ExperimentResult:
-    with torch_threads(spec.threads):
-        return _run_fig5(spec, ctx)
-
-
-def _run_fig5(spec: XuFig5Spec, ctx: RunContext) -> ExperimentResult:
     rec = ctx.recorder
     thm3_v, dom_v = [], []
     rows = []

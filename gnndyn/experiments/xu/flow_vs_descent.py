@@ -30,11 +30,13 @@ import torch
 from pydantic import Field
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
-from gnndyn.experiments.xu.common import torch_threads, blog_probe, check_linear_run, lambda_probe, problem_from_graph
+from gnndyn.experiments.xu.common import (
+    Seeds, XuSpec, blog_probe, check_linear_run, lambda_probe, problem_from_graph, with_torch_threads,
+)
 from gnndyn.models.linear_gnn import XuGNN
 from gnndyn.probes.base import Probe
 from gnndyn.probes.schedules import at, every
-from gnndyn.spec import ExperimentSpec, GraphSpec, OperatorSpec
+from gnndyn.spec import GraphSpec, OperatorSpec
 from gnndyn.store.metrics import Recorder
 from gnndyn.store.run import RunStore
 from gnndyn.theory import xu as thy
@@ -45,7 +47,7 @@ from gnndyn.training.optimizers import make_optimizer
 SMALL_CSBM = GraphSpec(name="csbm", n=150, classes=3, p_in=0.1, p_out=0.02, feature_dim=6, feature_sep=1.5)
 
 
-class FlowVsDescentSpec(ExperimentSpec):
+class FlowVsDescentSpec(XuSpec):
     """Spec of ``flow-vs-descent``."""
 
     experiment: Literal["flow-vs-descent"] = "flow-vs-descent"
@@ -65,8 +67,7 @@ class FlowVsDescentSpec(ExperimentSpec):
     flow_max_steps: int = 400_000
     flow_max_wall_s: float = 300.0
     sharpness_points: int = Field(6, ge=1)
-    seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
-    threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest on a shared 2-core machine)")
+    seeds: Seeds = 1
 
 
 def _key(t: float) -> float:
@@ -95,12 +96,8 @@ def _compare_steps(n: int, points: int) -> list[int]:
     return sorted({0, *ks.tolist(), n})
 
 
+@with_torch_threads
 def run_flow_vs_descent(spec: FlowVsDescentSpec, ctx: RunContext) -> ExperimentResult:
-    with torch_threads(spec.threads):
-        return _run_flow_vs_descent(spec, ctx)
-
-
-def _run_flow_vs_descent(spec: FlowVsDescentSpec, ctx: RunContext) -> ExperimentResult:
     rec = ctx.recorder
     verdicts: list[Verdict] = []
     rows: list[dict] = []

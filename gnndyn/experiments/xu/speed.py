@@ -32,9 +32,8 @@ import pandas as pd
 from pydantic import Field
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
-from gnndyn.experiments.xu.common import torch_threads, fmt_series, make_problem, steps_to_level
+from gnndyn.experiments.xu.common import XuSpec, fmt_series, make_problem, steps_to_level, with_torch_threads
 from gnndyn.models.linear_gnn import XuGNN
-from gnndyn.spec import ExperimentSpec
 from gnndyn.store.run import RunStore
 from gnndyn.theory.verdict import Verdict
 from gnndyn.training.flow import descend
@@ -68,7 +67,7 @@ def log_rate(losses: np.ndarray, hi: float = 0.9, lo: float = 1e-3) -> float:
 
 
 # ============================================================================================ xu-fig1
-class XuFig1Spec(ExperimentSpec):
+class XuFig1Spec(XuSpec):
     """Spec of ``xu-fig1``."""
 
     experiment: Literal["xu-fig1"] = "xu-fig1"
@@ -88,16 +87,10 @@ class XuFig1Spec(ExperimentSpec):
     rate_tolerance: float = Field(2.0, gt=1, description="'same rate' = fitted rates within this factor")
     near_zero: float = Field(1e-2, gt=0, description="'nearly zero' = final loss below this fraction of L0")
     level: float = Field(0.1, gt=0, lt=1, description="GIN vs GCN: steps to reach level × L0")
-    seeds: int = Field(2, ge=1, description="number of seeds, from `seed` on")
-    threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest on a shared 2-core machine)")
 
 
+@with_torch_threads
 def run_fig1(spec: XuFig1Spec, ctx: RunContext) -> ExperimentResult:
-    with torch_threads(spec.threads):
-        return _run_fig1(spec, ctx)
-
-
-def _run_fig1(spec: XuFig1Spec, ctx: RunContext) -> ExperimentResult:
     rec = ctx.recorder
     rows = []
     n = len(spec.operators) * 2 * spec.seeds
@@ -178,7 +171,7 @@ def figures_fig1(store: RunStore) -> dict:
 
 
 # ============================================================================================ xu-fig4
-class XuFig4Spec(ExperimentSpec):
+class XuFig4Spec(XuSpec):
     """Spec of ``xu-fig4``."""
 
     experiment: Literal["xu-fig4"] = "xu-fig4"
@@ -198,16 +191,10 @@ class XuFig4Spec(ExperimentSpec):
     level: float = Field(0.75, gt=0, lt=1, description="'faster' = fewer steps to reach level × the group's initial loss")
     init: str = "uniform"
     init_scale: float = Field(1.0, gt=0)
-    seeds: int = Field(2, ge=1, description="number of seeds, from `seed` on")
-    threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest on a shared 2-core machine)")
 
 
+@with_torch_threads
 def run_fig4(spec: XuFig4Spec, ctx: RunContext) -> ExperimentResult:
-    with torch_threads(spec.threads):
-        return _run_fig4(spec, ctx)
-
-
-def _run_fig4(spec: XuFig4Spec, ctx: RunContext) -> ExperimentResult:
     rec = ctx.recorder
     rows = []
     jobs = []
