@@ -189,12 +189,13 @@ class Optimum:
     Attributes:
         value: :math:`L^*` when ``exact``; otherwise the lower bound (the least-squares value).
         exact: whether ``value`` is the exact optimum.
-        case: ``least-squares``, ``rank-constrained`` or ``nested-rank (bounds)``.
+        case: ``least-squares``, ``rank-constrained``, ``nested-rank (bounds meet)`` or ``nested-rank (bounds)``.
         lower, upper: bounds on :math:`L^*` (both equal ``value`` when exact).
         projected: :math:`\|Y(I - \mathbf P)\|_F^2` with :math:`\mathbf P` the projector onto the row space
             of G — the value of the blog's identity; equal to ``value`` in the least-squares case.
         rank_cap: the rank bound on the end-to-end map (min of the hidden widths), None if none.
         spectrum: the spectrum of G (or of the stacked blocks).
+        search: for the nested-rank cases, what :func:`nested_rank_search` did (values per start, iterations).
     """
 
     value: float
@@ -206,6 +207,7 @@ class Optimum:
     rank_cap: int | None
     spectrum: Spectrum
     basis: np.ndarray | None = field(default=None, repr=False)
+    search: dict[str, Any] | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "exact": self.exact, "case": self.case, "lower": self.lower, "upper": self.upper,
@@ -220,7 +222,7 @@ def _ls_pieces(G_blocks: Sequence[torch.Tensor], Y: np.ndarray, method: str) -> 
 
 
 def global_optimum(blocks: Sequence[torch.Tensor], Y: torch.Tensor | np.ndarray, widths: Sequence[int], *,
-                   multiscale: bool, method: str = "auto") -> Optimum:
+                   multiscale: bool, method: str = "auto", search_restarts: int = 6, search_max_iter: int = 400) -> Optimum:
     r""":math:`L^*_H` (Def. 1 model) or :math:`L^*_{1:H}` (Def. 2 model), H = len(widths).
 
     **Plain (Def. 1).** :math:`f_{*I} = \tilde W G_H` with :math:`\tilde W = W\bar B^{(1:H)}`, whose rank is at most
@@ -238,8 +240,13 @@ def global_optimum(blocks: Sequence[torch.Tensor], Y: torch.Tensor | np.ndarray,
     :math:`\dim V_k \le r_k = \min(m_1..m_k)`. If :math:`r_k \ge \min(m_x, (H-k+1)m_y)` for every k (e.g. all
     widths ≥ m_x), every :math:`\tilde W_l` is reachable and :math:`L^*_{1:H} = \|Y(I-\mathbf P)\|_F^2` with P the
     projector onto the row space of the stacked :math:`\mathcal G_H` (exact). Otherwise the optimum is a
-    nested-subspace problem without a closed form: ``value``/``lower`` is the least-squares value (a
-    lower bound) and ``upper`` the best single read-out optimum :math:`\min_l L^*_l` (feasible), ``exact=False``.
+    nested-subspace problem without a closed form (for H = 1 it is Eckart–Young again, but the read-outs
+    of different depths share the row spaces :math:`V_k`, so no single truncated SVD solves it): ``lower``
+    is the least-squares value (the relaxation without the rank caps) and ``upper`` the best feasible value
+    found — the smaller of :math:`\min_l L^*_l` (one read-out) and the variable-projection search of
+    :func:`nested_rank_search` (details in ``search``). When the two meet (to 10⁻⁹‖Y‖²) L* is exact
+    (case ``nested-rank (bounds meet)``); otherwise ``value`` is the lower bound, ``exact=False`` and the
+    gap ``upper − lower`` is what remains unknown.
     """
     Yn = _np(Y)
     H = len(widths)
@@ -259,8 +266,107 @@ def global_optimum(blocks: Sequence[torch.Tensor], Y: torch.Tensor | np.ndarray,
     free = all(caps[k - 1] >= min(m_x, (H - k + 1) * m_y) for k in range(1, H + 1))
     if free:
         return Optimum(proj, True, "least-squares", proj, proj, proj, min(widths) if widths else None, spec, Q)
-    upper = min(global_optimum(blocks, Yn, widths[:l], multiscale=False, method=method).value for l in range(H + 1))
-    return Optimum(proj, False, "nested-rank (bounds)", proj, upper, proj, min(widths), spec, Q)
+    single = min(global_optimum(blocks, Yn, widths[:l], multiscale=False, method=method).value for l in range(H + 1))
+    found, info = nested_rank_search(blocks, Yn, widths, restarts=search_restarts, max_iter=search_max_iter)
+    upper = min(single, found)
+    info["single_readout_upper"] = single
+    tol = 1e-9 * max(1.0, float((Yn ** 2).sum()))
+    if upper - proj <= tol:  # the feasible point reaches the relaxation: L* is known exactly
+        return Optimum(upper, True, "nested-rank (bounds meet)", proj, upper, proj, min(widths), spec, Q, info)
+    return Optimum(proj, False, "nested-rank (bounds)", proj, upper, proj, min(widths), spec, Q, info)
+
+
+def nested_rank_search(blocks: Sequence[torch.Tensor | np.ndarray], Y: np.ndarray, widths: Sequence[int], *,
+                       restarts: int = 6, max_iter: int = 400, seed: int = 0) -> tuple[float, dict[str, Any]]:
+    r"""A feasible value of the multiscale problem — an upper bound on :math:`L^*_{1:H}` — by variable projection.
+
+    For fixed :math:`B^{(1)},\dots,B^{(H)}` the read-outs enter linearly, so
+    :math:`\phi(B) = \min_{W^{(0..H)}}\|\sum_l W^{(l)}\bar B^{(1:l)}G_l - Y\|_F^2 = \|Y(I - \mathbf P_{F(B)})\|_F^2` with
+    :math:`F(B) = [G_0; \bar B^{(1:1)}G_1; \dots; \bar B^{(1:H)}G_H]`, and by the envelope theorem
+    :math:`\nabla\phi(B)` is the partial gradient of the loss at the optimal read-outs. φ is minimised by
+    L-BFGS over the B's alone (Golub–Pereyra), from a start built from the unconstrained least-squares
+    solution (the top right singular vectors of the stacked read-outs :math:`[\tilde W_k; \dots; \tilde W_H]`,
+    layer by layer) and from ``restarts − 1`` random starts; every value it returns is attained by a model
+    with the given widths, so the minimum is an upper bound. Two reductions keep it small: the part of Y
+    explained by :math:`G_0` is removed first (its read-out is unconstrained), and :math:`B^{(1)}` acts only on
+    the column space of :math:`[G_1, \dots, G_H]` (dimension q ≤ min(m_x, Hn̄)).
+
+    Returns (best value, info) with info = {"restarts", "values" (one per start), "iterations", "q"}.
+    """
+    import scipy.optimize as so
+
+    Yn = np.asarray(Y, dtype=np.float64)
+    G = [_np(b) for b in blocks]
+    H = len(widths)
+    nbar = Yn.shape[1]
+    # remove what G_0 explains (its read-out W^(0) is free)
+    _, Q0 = row_space([G[0]], basis=True)
+    deflate = (lambda M: M - (M @ Q0) @ Q0.T) if Q0 is not None and Q0.size else (lambda M: M)
+    Y0 = deflate(Yn)
+    C = np.hstack([deflate(G[l]) for l in range(1, H + 1)])
+    U, sv, _ = np.linalg.svd(C, full_matrices=False)
+    q = int((sv > max(C.shape) * EPS * (sv[0] if sv.size else 0.0)).sum())
+    U = U[:, :q]
+    Gt = [torch.from_numpy(U.T @ deflate(G[l])) for l in range(1, H + 1)]  # q × n̄ each
+    Yt = torch.from_numpy(Y0)
+    dims = [q, *[int(w) for w in widths]]
+    shapes = [(dims[k + 1], dims[k]) for k in range(H)]
+    sizes = [a * b for a, b in shapes]
+    if q == 0:
+        return float((Y0 ** 2).sum()), {"restarts": 0, "values": [], "iterations": [], "q": 0}
+
+    def unpack(z: np.ndarray) -> list[torch.Tensor]:
+        out, o = [], 0
+        for (a, b), n in zip(shapes, sizes):
+            out.append(torch.tensor(z[o:o + n].reshape(a, b), dtype=torch.float64, requires_grad=True))
+            o += n
+        return out
+
+    def features(Bs: list[torch.Tensor]) -> list[torch.Tensor]:
+        F, acc = [], None
+        for l in range(H):
+            acc = Bs[0] if l == 0 else Bs[l] @ acc
+            F.append(acc @ Gt[l])
+        return F
+
+    def phi(z: np.ndarray) -> tuple[float, np.ndarray]:
+        Bs = unpack(z)
+        F = features(Bs)
+        with torch.no_grad():
+            Fs = torch.cat(F, 0)
+            W = torch.linalg.lstsq(Fs.T, Yt.T, driver="gelsd").solution.T  # optimal read-outs, m_y × Σm_l
+        E = W @ torch.cat(F, 0) - Yt
+        val = (E ** 2).sum()
+        grads = torch.autograd.grad(val, Bs)
+        return float(val.detach()), np.concatenate([g.reshape(-1).numpy() for g in grads])
+
+    # start 0: truncated SVD of the unconstrained least-squares read-outs, layer by layer
+    Gs = torch.cat(Gt, 0).numpy()
+    Wls = np.linalg.lstsq(Gs.T, Y0.T, rcond=None)[0].T  # m_y × Hq
+    Wl = [Wls[:, l * q:(l + 1) * q] for l in range(H)]
+    starts, acc = [], np.eye(q)
+    B0 = []
+    for k in range(H):
+        S = np.vstack([w @ np.linalg.pinv(acc) for w in Wl[k:]])  # read-outs in the coordinates of layer k
+        n_in = acc.shape[0]
+        if dims[k + 1] >= n_in:
+            Bk = np.eye(dims[k + 1], n_in)
+        else:
+            _, _, vt = np.linalg.svd(S, full_matrices=True)
+            Bk = vt[: dims[k + 1]]
+        B0.append(Bk)
+        acc = Bk @ acc
+    starts.append(np.concatenate([b.ravel() for b in B0]))
+    rng = np.random.default_rng(seed)
+    for _ in range(max(0, restarts - 1)):
+        starts.append(np.concatenate([rng.standard_normal(n) / math.sqrt(b) for (_, b), n in zip(shapes, sizes)]))
+    values, iters = [], []
+    for z0 in starts:
+        res = so.minimize(phi, z0, jac=True, method="L-BFGS-B",
+                          options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12})
+        values.append(float(res.fun))
+        iters.append(int(res.nit))
+    return min(values), {"restarts": len(starts), "values": values, "iterations": iters, "q": q}
 
 
 # ============================================================================================ λ_T
@@ -833,7 +939,7 @@ def check_original_inequality(losses: np.ndarray, L_star: float, *, label: str) 
 
 
 __all__ = [
-    "Spectrum", "row_space", "graph_condition", "Optimum", "global_optimum", "layer_lambdas", "running_min",
+    "Spectrum", "row_space", "graph_condition", "Optimum", "global_optimum", "nested_rank_search", "layer_lambdas", "running_min",
     "SingularMargin", "singular_margins", "deficiency_margin", "bound_curve", "check_rate_bound", "check_thm1",
     "check_thm2", "monotone_runs", "Thm3Terms", "thm3_terms", "thm3_terms_kron", "check_thm3", "pythagoras",
     "original_inequality", "check_pythagoras", "check_original_inequality", "aggregate",
