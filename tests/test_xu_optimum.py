@@ -80,3 +80,16 @@ def test_bounds_meet_when_G0_already_fits():
     opt = xu.global_optimum(d2.blocks(2), o2.target(), [1, 1], multiscale=True)
     assert opt.exact and opt.case == "nested-rank (bounds meet)"
     assert opt.value == pytest.approx(0.0, abs=1e-18 + 1e-9 * float((o2.target() ** 2).sum()))
+
+
+def test_nested_rank_search_wall_clock_budget(narrow):
+    """A spent budget stops the search after the first evaluation; the value is still attained (an upper bound)."""
+    data, obj = narrow
+    blocks = data.blocks(2)
+    Y = obj.target().numpy()
+    full, _ = xu.nested_rank_search(blocks, Y, [1, 1], restarts=2)
+    cut, info = xu.nested_rank_search(blocks, Y, [1, 1], restarts=2, max_wall_s=0.0)
+    assert info["stopped_by_wall_clock"] and info["restarts"] == 1 and info["iterations"] == [-1]
+    assert cut >= full * (1 - 1e-12)
+    opt = xu.global_optimum(blocks, Y, [1, 1], multiscale=True, search_max_wall_s=0.0)
+    assert opt.search["stopped_by_wall_clock"] and opt.lower <= opt.upper <= opt.search["single_readout_upper"]
