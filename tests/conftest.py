@@ -39,3 +39,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def fit_lbfgs():
+    """``fit(model, data, objective, **lbfgs_options) -> final loss``: minimise a Xu et al. model's
+    training loss over all its weights with one call of ``torch.optim.LBFGS`` (a brute-force reference)."""
+
+    def fit(model, data, objective, **options) -> float:
+        opt = torch.optim.LBFGS(model.parameters(), **options)
+
+        def closure():
+            opt.zero_grad()
+            loss = objective(model(data))
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return float(objective(model(data)).detach())
+
+    return fit

@@ -4,7 +4,6 @@ itself from many random starts, and the bracket lower ≤ L* ≤ upper."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -23,27 +22,15 @@ def narrow():
     return data, obj
 
 
-def _brute(data, obj, widths, starts: int = 12) -> float:
+def _brute(fit, data, obj, widths, starts: int = 10) -> float:
     """min of the training loss of the multiscale model itself (all weights), L-BFGS from random starts."""
-    best = np.inf
-    for s in range(starts):
-        model = XuGNN(data.in_dim, widths, 3, multiscale=True, seed=100 + s)
-        opt = torch.optim.LBFGS(model.parameters(), max_iter=3000, tolerance_grad=1e-13, tolerance_change=1e-16,
-                                history_size=50, line_search_fn="strong_wolfe")
-
-        def closure():
-            opt.zero_grad()
-            loss = obj(model(data))
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        best = min(best, float(obj(model(data)).detach()))
-    return best
+    return min(fit(XuGNN(data.in_dim, widths, 3, multiscale=True, seed=100 + s), data, obj, max_iter=3000,
+                   tolerance_grad=1e-13, tolerance_change=1e-16, history_size=50, line_search_fn="strong_wolfe")
+               for s in range(starts))
 
 
 @pytest.mark.parametrize("widths", [[1, 1], [2, 1], [1, 2, 1]])
-def test_nested_rank_upper_bound_matches_brute_force(narrow, widths):
+def test_nested_rank_upper_bound_matches_brute_force(narrow, widths, fit_lbfgs):
     data, obj = narrow
     H = len(widths)
     blocks = data.blocks(H)
@@ -56,19 +43,19 @@ def test_nested_rank_upper_bound_matches_brute_force(narrow, widths):
     # the search is no worse than the old bound (best single read-out) …
     assert opt.upper <= opt.search["single_readout_upper"] * (1 + 1e-12)
     # … and reaches what training the model itself reaches from many starts (it never goes below a true optimum)
-    brute = _brute(data, obj, widths)
+    brute = _brute(fit_lbfgs, data, obj, widths)
     assert brute >= opt.lower * (1 - 1e-9)
     assert opt.upper == pytest.approx(brute, rel=1e-6)
 
 
-def test_nested_rank_search_value_is_attained(narrow):
+def test_nested_rank_search_value_is_attained(narrow, fit_lbfgs):
     """The value returned is a loss of some model with the given widths: re-evaluate it independently."""
     data, obj = narrow
     blocks = data.blocks(2)
     Y = obj.target().numpy()
     val, info = xu.nested_rank_search(blocks, Y, [1, 1], restarts=2, max_iter=300)
     assert info["restarts"] == 2 and len(info["values"]) == 2 and val == min(info["values"])
-    brute = _brute(data, obj, [1, 1], starts=6)
+    brute = _brute(fit_lbfgs, data, obj, [1, 1], starts=6)
     assert val >= brute * (1 - 1e-6)
 
 

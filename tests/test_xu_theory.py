@@ -98,7 +98,7 @@ def _brute_low_rank(G: np.ndarray, Y: np.ndarray, r: int, restarts: int = 8) -> 
     return best
 
 
-def test_rank_constrained_L_star_against_brute_force(problem):
+def test_rank_constrained_L_star_against_brute_force(problem, fit_lbfgs):
     """Width 1 < m_y = 3: the optimum is the truncated SVD of the projected target (Eckart–Young)."""
     _, data, obj = problem
     Y = _np(obj.target())
@@ -108,17 +108,8 @@ def test_rank_constrained_L_star_against_brute_force(problem):
     brute = _brute_low_rank(_np(blocks[1]), Y, 1)
     assert brute == pytest.approx(opt.value, rel=1e-7)
     # and a trained width-1 linear GNN never goes below it
-    model = XuGNN(5, [1], 3, seed=0)
-    w = torch.optim.LBFGS(model.parameters(), max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15)
-
-    def closure():
-        w.zero_grad()
-        L = obj(model(data))
-        L.backward()
-        return L
-
-    w.step(closure)
-    assert float(obj(model(data)).detach()) >= opt.value * (1 - 1e-9)
+    trained = fit_lbfgs(XuGNN(5, [1], 3, seed=0), data, obj, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15)
+    assert trained >= opt.value * (1 - 1e-9)
 
 
 def test_multiscale_small_width_gives_bounds(problem):

@@ -834,20 +834,29 @@ def thm3_terms(model: XuGNN, data: XuData, objective: XuObjective) -> Thm3Terms:
             mat = mat @ Bs[k - 1].T
         return mat
 
+    def j_term(i: int, l: int) -> torch.Tensor:
+        A = model.readout(l).detach().to(torch.float64)  # W^(l) B̄^(i+1:l), chained from the left
+        for k in range(l, i, -1):
+            A = A @ Bs[k - 1]
+        return A.T @ right_bbar_t(M[l], i - 1)
+
     F = [float((right_bbar_t(M[l], l) ** 2).sum()) for l in ls]
-    J = []
+    J = [float((acc ** 2).sum()) if acc is not None else 0.0 for acc in _sums_over_readouts(H, ls, j_term)]
+    return Thm3Terms(F, J, -(sum(F) + sum(J)), grad_sq)
+
+
+def _sums_over_readouts(H: int, ls: Sequence[int], term) -> list[torch.Tensor | None]:
+    r"""For i = 1..H the sum over the read-outs l ≥ i of ``term(i, l)`` (None when there is none): the
+    J-terms of Thm 3 collect every read-out that sees layer i."""
+    out = []
     for i in range(1, H + 1):
         acc = None
         for l in ls:
-            if l < i:
-                continue
-            A = model.readout(l).detach().to(torch.float64)  # W^(l) B̄^(i+1:l), chained from the left
-            for k in range(l, i, -1):
-                A = A @ Bs[k - 1]
-            term = A.T @ right_bbar_t(M[l], i - 1)
-            acc = term if acc is None else acc + term
-        J.append(float((acc ** 2).sum()) if acc is not None else 0.0)
-    return Thm3Terms(F, J, -(sum(F) + sum(J)), grad_sq)
+            if l >= i:
+                t = term(i, l)
+                acc = t if acc is None else acc + t
+        out.append(acc)
+    return out
 
 
 def _vec(m: torch.Tensor) -> torch.Tensor:
@@ -874,17 +883,12 @@ def thm3_terms_kron(model: XuGNN, data: XuData, objective: XuObjective) -> Thm3T
             Fm = torch.kron((Bb.T @ Bb).contiguous(), I_y)
             v = _vec(V @ G[l].T)
             F.append(float(v @ Fm @ v))
-        J = []
-        for i in range(1, H + 1):
-            acc = None
-            for l in ls:
-                if l < i:
-                    continue
-                Jm = torch.kron(model.bbar(i - 1).to(torch.float64).contiguous(),
-                                (model.readout(l).to(torch.float64) @ model.bbar(l, start=i + 1).to(torch.float64)).T.contiguous())
-                term = Jm @ _vec(V @ G[l].T)
-                acc = term if acc is None else acc + term
-            J.append(float(acc @ acc))
+        def j_term(i: int, l: int) -> torch.Tensor:
+            Jm = torch.kron(model.bbar(i - 1).to(torch.float64).contiguous(),
+                            (model.readout(l).to(torch.float64) @ model.bbar(l, start=i + 1).to(torch.float64)).T.contiguous())
+            return Jm @ _vec(V @ G[l].T)
+
+        J = [float(acc @ acc) if acc is not None else 0.0 for acc in _sums_over_readouts(H, ls, j_term)]
     return Thm3Terms(F, J, -(sum(F) + sum(J)), grad_sq)
 
 
