@@ -37,10 +37,8 @@ that is not regular, Lemmas 12–13 and Thm 2 (stated for d-regular graphs) are 
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
-from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
@@ -50,7 +48,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gnndyn.data.registry import dataset_params
 from gnndyn.errors import DivergenceError
-from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
+from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register, with_torch_threads
 from gnndyn.models import teacher_student as ts
 from gnndyn.models.population_relu import relu_hessian_2d, relu_hessian_plane
 from gnndyn.spec import ExperimentSpec, GraphSpec, Spec
@@ -60,18 +58,6 @@ from gnndyn.theory.verdict import Verdict, aggregate
 
 DEGREE_KEYS = ("degree", "avg_degree")
 PAPER_N, PAPER_DEGREE = 100, 5
-
-
-@contextmanager
-def _one_thread():
-    """Population GD works on tensors of a few thousand entries: one intra-op thread is fastest, and on a
-    shared machine a second thread waiting for a busy core makes each small product ~100× slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _degree_key(graph_name: str) -> str | None:
@@ -135,15 +121,6 @@ def _series_label(key: str | None, v) -> str:
 def _seed_list(spec) -> list[int]:
     """The seeds of a run: ``seeds`` of them from ``seed`` on (both experiments batch them)."""
     return list(range(spec.seed, spec.seed + spec.seeds))
-
-
-def _in_one_thread(run):
-    """``run(spec, ctx)`` inside :func:`_one_thread` (the registered entry point of both experiments)."""
-    @functools.wraps(run)
-    def wrapped(spec, ctx: RunContext) -> ExperimentResult:
-        with _one_thread():
-            return run(spec, ctx)
-    return wrapped
 
 
 class _PopulationGDSpec(Spec):
@@ -375,7 +352,7 @@ def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
     return ExperimentResult(verdicts=verdicts, tables={"rates": table}, summary=summary)
 
 
-run_fig1 = _in_one_thread(_run_fig1)
+run_fig1 = with_torch_threads(_run_fig1)
 
 
 def figures_fig1(store: RunStore) -> dict:
@@ -555,7 +532,7 @@ def _run_fig2(spec: AwasthiFig2Spec, ctx: RunContext) -> ExperimentResult:
     return ExperimentResult(verdicts=verdicts, tables={"rates": table}, summary=summary)
 
 
-run_fig2 = _in_one_thread(_run_fig2)
+run_fig2 = with_torch_threads(_run_fig2)
 
 
 def _asymptotic_rate(step: float, n: int, depth: int, d: int, sigma_min: float) -> float:

@@ -299,9 +299,11 @@ def nested_rank_search(blocks: Sequence[torch.Tensor | np.ndarray], Y: np.ndarra
     explained by :math:`G_0` is removed first (its read-out is unconstrained), and :math:`B^{(1)}` acts only on
     the column space of :math:`[G_1, \dots, G_H]` (dimension q ≤ min(m_x, Hn̄)).
 
-    The search stops after ``max_wall_s`` seconds (checked at each evaluation; the first start always
-    makes at least one evaluation): the best value evaluated so far is still attained, hence still an
-    upper bound. On Cora with every node labelled (n̄ = 2708, q = 1433) one evaluation costs ~0.1–0.5 s.
+    The search stops ``max_wall_s`` seconds after its set-up (checked at each evaluation; the first start
+    always makes at least one evaluation): the best value evaluated so far is still attained, hence still
+    an upper bound. On Cora with every node labelled, H = 5 and widths 32 (n̄ = 2708, q = 1431) the set-up
+    (SVDs and the least-squares start) took ~90 s on a loaded 2-core machine, and the structured start
+    alone gave 2.8·10⁻⁴ against a relaxation of 2·10⁻²⁶ and a single-read-out bound of 212.8.
 
     Returns (best value, info) with info = {"restarts" (starts run), "values" (one per start),
     "iterations" (negative: evaluations of a start cut by the clock), "q", "stopped_by_wall_clock", "wall_s"}.
@@ -309,7 +311,6 @@ def nested_rank_search(blocks: Sequence[torch.Tensor | np.ndarray], Y: np.ndarra
     import scipy.optimize as so
 
     t_start = time.perf_counter()
-    deadline = t_start + max_wall_s
     Yn = np.asarray(Y, dtype=np.float64)
     G = [_np(b) for b in blocks]
     H = len(widths)
@@ -329,7 +330,8 @@ def nested_rank_search(blocks: Sequence[torch.Tensor | np.ndarray], Y: np.ndarra
     sizes = [a * b for a, b in shapes]
     if q == 0:
         return float((Y0 ** 2).sum()), {"restarts": 0, "values": [], "iterations": [], "q": 0,
-                                        "stopped_by_wall_clock": False, "wall_s": time.perf_counter() - t_start}
+                                        "stopped_by_wall_clock": False, "setup_s": time.perf_counter() - t_start,
+                                        "wall_s": time.perf_counter() - t_start}
 
     def unpack(z: np.ndarray) -> list[torch.Tensor]:
         out, o = [], 0
@@ -383,6 +385,8 @@ def nested_rank_search(blocks: Sequence[torch.Tensor | np.ndarray], Y: np.ndarra
     for _ in range(max(0, restarts - 1)):
         starts.append(np.concatenate([rng.standard_normal(n) / math.sqrt(b) for (_, b), n in zip(shapes, sizes)]))
     values, iters, stopped = [], [], False
+    t_setup = time.perf_counter() - t_start
+    deadline = time.perf_counter() + max_wall_s
     for z0 in starts:
         seen[0], evals[0] = math.inf, 0
         try:
@@ -397,7 +401,7 @@ def nested_rank_search(blocks: Sequence[torch.Tensor | np.ndarray], Y: np.ndarra
                 iters.append(-evals[0])
             break
     return min(values), {"restarts": len(values), "values": values, "iterations": iters, "q": q,
-                         "stopped_by_wall_clock": stopped, "wall_s": time.perf_counter() - t_start}
+                         "stopped_by_wall_clock": stopped, "setup_s": t_setup, "wall_s": time.perf_counter() - t_start}
 
 
 # ============================================================================================ λ_T

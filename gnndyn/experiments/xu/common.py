@@ -10,12 +10,10 @@ Checks add ``bound_thm1`` (the right-hand side of eq. (8)) and ``gap`` (L − L*
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +23,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 from gnndyn.data.graph import Graph
 from gnndyn.data.registry import DATASETS, load_graph
 from gnndyn.errors import GnndynError, resolve
+from gnndyn.experiments.base import torch_threads, with_torch_threads  # noqa: F401  (re-exported)
 from gnndyn.models.linear_gnn import XuData, XuGNN, XuObjective, make_xu_data, random_labels
 from gnndyn.operators.builders import OPERATORS, build_operator
 from gnndyn.probes.base import Probe, ProbeContext
@@ -55,33 +54,6 @@ class XuSpec(ExperimentSpec):
     def _shared_fields_last(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         d = handler(self)
         return {**{k: v for k, v in d.items() if k not in _SHARED_LAST}, **{k: d[k] for k in _SHARED_LAST if k in d}}
-
-
-# ------------------------------------------------------------------------------------------------ threads
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` intra-op threads, restoring the previous setting. On a shared 2-core machine one
-    thread is 20–70× faster for these small dense products than two spinning ones (measured)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-S = TypeVar("S", bound=XuSpec)
-
-
-def with_torch_threads(run: Callable[[S, RunContext], ExperimentResult]) -> Callable[[S, RunContext], ExperimentResult]:
-    """Decorator: an experiment's ``run(spec, ctx)`` that executes under ``torch_threads(spec.threads)``."""
-
-    @functools.wraps(run)
-    def wrapper(spec: S, ctx: RunContext) -> ExperimentResult:
-        with torch_threads(spec.threads):
-            return run(spec, ctx)
-
-    return wrapper
 
 
 # ------------------------------------------------------------------------------------------------ data
