@@ -360,14 +360,17 @@ def figures_fig23(store: RunStore) -> dict:
     except FileNotFoundError:
         lt = pd.DataFrame()
     if not lt.empty:
-        for opn, d in lt.groupby("operator"):
-            fin = d[d["diverged_at"].isna()]
-            ax.scatter(fin["H"] + (0.1 if opn == "gin" else 0), fin["lambda_T_last"].clip(lower=1e-300), label=f"{opn}")
-            div = d[d["diverged_at"].notna()]
-            if len(div):
-                ax.scatter(div["H"] + (0.1 if opn == "gin" else 0), np.full(len(div), np.nan), marker="x")
-                for _, r in div.iterrows():
-                    ax.annotate("diverged", (r["H"], ax.get_ylim()[0] if ax.get_yscale() == "log" else 0), fontsize=6)
+        markers = dict(zip(sorted(lt["dataset"].unique()), "osD^v<>"))
+        colors = dict(zip(sorted(lt["operator"].unique()), [f"C{i}" for i in range(10)]))
+        offsets = {o: 0.08 * (i - (len(colors) - 1) / 2) for i, o in enumerate(colors)}
+        for (ds, opn), d in lt.groupby(["dataset", "operator"]):
+            x = d["H"] + offsets[opn]
+            y = d["lambda_T_last"].clip(lower=1e-300)
+            fin = d["diverged_at"].isna()
+            ax.scatter(x[fin], y[fin], marker=markers[ds], color=colors[opn], label=f"{ds}/{opn}")
+            if (~fin).any():  # λ_T up to the step where gradient descent diverged: hollow
+                ax.scatter(x[~fin], y[~fin], marker=markers[ds], facecolors="none", edgecolors=colors[opn],
+                           label=f"{ds}/{opn}: diverged (λ_T up to then)")
         ax.set(yscale="log", xlabel="H", ylabel="λ_T at the last iteration", title=f"({tag}c) across settings")
         ax.legend(fontsize=7)
     fig.tight_layout()
