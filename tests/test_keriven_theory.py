@@ -195,10 +195,12 @@ def test_xi_alpha_ranges_match_the_paper():
     assert thy.cor1_exponent(2, 0.1, lo) == pytest.approx(0.0) and thy.cor1_exponent(2, 0.1, hi) == pytest.approx(0.0)
     # the two terms of (36) decay at rates (1−α)β − qα and 1 − β − qα: at the proof's midpoint β they are
     # (1−α)ξ_q(α) and ξ_q(α); the best β = 1/(2−α) equalizes them at 2(1−α)ξ_q(α)/(2−α)
-    for q, a in ((1, 0.2), (2, 0.1), (1, 0.0)):
+    # hand-computed: (q, α) → (midpoint β, ξ_q(α)); e.g. q = 1, α = 0.2: β ∈ (0.25, 0.8), ξ = 0.44/1.6
+    by_hand = {(1, 0.2): (0.525, 0.275), (2, 0.1): (23 / 45, 0.52 / 1.8), (1, 0.0): (0.5, 0.5)}
+    for (q, a), (mid_ref, xi_ref) in by_hand.items():
         lo, hi, mid = thy.beta_range_thm4(q, a)
+        assert (mid, thy.xi(q, a)) == pytest.approx((mid_ref, xi_ref), rel=1e-14)
         assert (1 - a) * mid - q * a == pytest.approx((1 - a) * thy.xi(q, a))
-        assert 1 - mid - q * a == pytest.approx(thy.xi(q, a))
         b = 1 / (2 - a)
         assert (1 - a) * b - q * a == pytest.approx(1 - b - q * a) == pytest.approx(thy.thm4_exponent_from_proof(q, a))
         assert thy.thm4_exponent_from_proof(q, a) <= thy.xi(q, a) + 1e-15
