@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,193 +37,20 @@ import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 import torch
 
+from gnndyn.algebra.optimum import Optimum, least_squares_optimum, least_squares_pieces
+from gnndyn.algebra.spectrum import EPS, Spectrum, graph_condition, row_space
+from gnndyn.algebra.spectrum import as_float64 as _np
 from gnndyn.errors import GnndynError
 from gnndyn.models.linear_gnn import XuData, XuGNN, XuObjective
 from gnndyn.theory.verdict import Verdict, aggregate
 
 PAPER = "Xu et al. 2021"
 BLOG = "Linear-GNN proof restated (blog, 2025)"
-EPS = float(np.finfo(np.float64).eps)
-
-#: above this many entries (p·n̄) the stacked matrix is not decomposed densely: its smaller Gram is.
-DENSE_LIMIT = 25_000_000
-
-
-# ============================================================================================ spectra
-@dataclass(frozen=True)
-class Spectrum:
-    r"""Singular values of a stacked matrix :math:`M = [G_{l_1}; \dots] \in \mathbb R^{p\times\bar n}`.
-
-    Attributes:
-        shape: (p, n̄).
-        sigma_min: the paper's σ_min: the min(p, n̄)-th largest singular value (§2.1); 0 when M is
-            rank-deficient (it is then at rounding level, reported as computed).
-        sigma_small: the smallest singular value above ``tol`` (σ_small of 2501.14440), NaN if rank 0.
-        sigma_max: the largest singular value.
-        rank: number of singular values above ``tol``.
-        tol: the numerical-rank tolerance: ``max(p, n̄)·eps·σ_max`` for ``dense`` (NumPy's
-            ``matrix_rank``), ``sqrt(max(p, n̄)·eps)·σ_max`` for ``gram`` (eigenvalues of the Gram carry an
-            absolute error ~ eps·σ_max², so singular values below ~ sqrt(eps)·σ_max are not resolved).
-        method: ``dense`` (SVD of M) or ``gram`` (eigen-decomposition of the smaller Gram matrix).
-        resolved: False when σ_min is below ``tol`` (then ``sigma_min`` is rounding noise: the paper's
-            condition σ_min > 0 fails numerically).
-    """
-
-    shape: tuple[int, int]
-    sigma_min: float
-    sigma_small: float
-    sigma_max: float
-    rank: int
-    tol: float
-    method: str
-
-    @property
-    def resolved(self) -> bool:
-        return self.sigma_min > self.tol
-
-    @property
-    def sigma2_min(self) -> float:
-        """σ²_min as used by the theorems; exactly 0.0 when σ_min is below the tolerance."""
-        return self.sigma_min ** 2 if self.resolved else 0.0
-
-    @property
-    def sigma2_small(self) -> float:
-        return self.sigma_small ** 2 if self.rank > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.update(sigma2_min=self.sigma2_min, sigma2_small=self.sigma2_small, resolved=self.resolved,
-                 sigma2_min_raw=self.sigma_min ** 2)
-        return d
-
-
-def _np(b: torch.Tensor | np.ndarray) -> np.ndarray:
-    return b.detach().cpu().to(torch.float64).numpy() if isinstance(b, torch.Tensor) else np.asarray(b, dtype=np.float64)
-
-
-def row_space(blocks: Sequence[torch.Tensor | np.ndarray], *, method: str = "auto", tol: float | None = None,
-              basis: bool = True) -> tuple[Spectrum, np.ndarray | None]:
-    r"""Spectrum of :math:`M = [B_1; B_2; \dots]` (blocks stacked vertically, each :math:`m\times\bar n`)
-    and an orthonormal basis :math:`Q \in \mathbb R^{\bar n\times r}` of its row space (the column space of
-    :math:`M^\top`), whose projector :math:`QQ^\top` is the :math:`\mathbf P` of the blog's proof.
-
-    ``method``: ``dense`` (SVD of M), ``gram`` (eigh of the smaller of :math:`M^\top M = \sum B_i^\top B_i`
-    and :math:`MM^\top`, assembled block by block — the choice for large matrices), or ``auto`` (dense
-    up to :data:`DENSE_LIMIT` entries). σ_max is also checked by Lanczos (``scipy.sparse.linalg.svds``)
-    in the ``gram`` path. Krylov methods for the *smallest* singular values were tried and rejected:
-    ARPACK did not converge and PROPACK returned a spurious 0 on a 300 × 80 test matrix.
-    """
-    arrs = [_np(b) for b in blocks]
-    if not arrs:
-        raise GnndynError("row_space needs at least one block.")
-    nbar = arrs[0].shape[1]
-    if any(a.ndim != 2 or a.shape[1] != nbar for a in arrs):
-        raise GnndynError(f"blocks must all be 2-d with the same number of columns; got {[a.shape for a in arrs]}.")
-    p = sum(a.shape[0] for a in arrs)
-    k = min(p, nbar)
-    if method == "auto":
-        method = "dense" if p * nbar <= DENSE_LIMIT else "gram"
-    Q = None
-    if method == "dense":
-        M = np.vstack(arrs)
-        if basis:
-            _, s, vt = np.linalg.svd(M, full_matrices=False)
-        else:
-            s, vt = np.linalg.svd(M, compute_uv=False), None
-        smax = float(s[0]) if s.size else 0.0
-        tol_ = max(p, nbar) * EPS * smax if tol is None else float(tol)
-        rank = int((s > tol_).sum())
-        if basis:
-            Q = vt[:rank].T.copy()
-    elif method == "gram":
-        if nbar <= p:
-            K = np.zeros((nbar, nbar))
-            for a in arrs:
-                K += a.T @ a
-            w, V = np.linalg.eigh(K)
-        else:
-            M = np.vstack(arrs)
-            K = M @ M.T
-            w, V = np.linalg.eigh(K)
-        w = np.clip(w[::-1], 0.0, None)
-        V = V[:, ::-1]
-        s = np.sqrt(w)
-        smax = float(s[0]) if s.size else 0.0
-        if smax > 0 and min(p, nbar) > 2:  # cross-check σ_max by Lanczos on the stacked operator
-            op = spla.LinearOperator((p, nbar), matvec=lambda v: np.concatenate([a @ v for a in arrs]),
-                                     rmatvec=lambda u: sum(a.T @ u[o:o + a.shape[0]] for a, o in
-                                                           zip(arrs, np.cumsum([0] + [a.shape[0] for a in arrs])[:-1])),
-                                     dtype=np.float64)
-            smax_l = float(spla.svds(op, k=1, which="LM", return_singular_vectors=False, random_state=0)[0])
-            if not math.isclose(smax_l, smax, rel_tol=1e-6):
-                raise GnndynError(f"row_space: σ_max from the Gram ({smax:.6g}) and from Lanczos ({smax_l:.6g}) "
-                                  "disagree; the matrix is too ill-conditioned for the Gram path — use method='dense'.")
-        tol_ = math.sqrt(max(p, nbar) * EPS) * smax if tol is None else float(tol)
-        rank = int((s > tol_).sum())
-        if basis:
-            if nbar <= p:
-                Q = V[:, :rank].copy()
-            else:
-                M = np.vstack(arrs)
-                Q, _ = np.linalg.qr(M.T @ V[:, :rank] / s[:rank])
-    else:
-        raise GnndynError(f"method must be 'auto', 'dense' or 'gram'; got {method!r}.")
-    s = s[:k]
-    spec = Spectrum(shape=(p, nbar), sigma_min=float(s[k - 1]) if k else 0.0,
-                    sigma_small=float(s[rank - 1]) if rank else math.nan, sigma_max=smax, rank=rank,
-                    tol=float(tol_), method=method)
-    return spec, Q
-
-
-def graph_condition(blocks: Sequence[torch.Tensor], depth: int, *, multiscale: bool, method: str = "auto") -> Spectrum:
-    r"""The graph condition of Thm 1 (:math:`\sigma_{\min}(X(S^H)_{*I})`, multiscale=False) or of
-    Thm 2 (i) (:math:`\sigma_{\min}((\mathcal G_H)_{*I})`, multiscale=True)."""
-    use = list(blocks[: depth + 1]) if multiscale else [blocks[depth]]
-    return row_space(use, method=method, basis=False)[0]
 
 
 # ============================================================================================ optimum
 class _OutOfTime(Exception):
     """Raised inside :func:`nested_rank_search`'s objective when its wall-clock budget is spent."""
-
-
-@dataclass(frozen=True)
-class Optimum:
-    r"""The global minimum value :math:`L^*` of the squared loss over a linear model (Def. 3, eq. (6)).
-
-    Attributes:
-        value: :math:`L^*` when ``exact``; otherwise the lower bound (the least-squares value).
-        exact: whether ``value`` is the exact optimum.
-        case: ``least-squares``, ``rank-constrained``, ``nested-rank (bounds meet)`` or ``nested-rank (bounds)``.
-        lower, upper: bounds on :math:`L^*` (both equal ``value`` when exact).
-        projected: :math:`\|Y(I - \mathbf P)\|_F^2` with :math:`\mathbf P` the projector onto the row space
-            of G — the value of the blog's identity; equal to ``value`` in the least-squares case.
-        rank_cap: the rank bound on the end-to-end map (min of the hidden widths), None if none.
-        spectrum: the spectrum of G (or of the stacked blocks).
-        search: for the nested-rank cases, what :func:`nested_rank_search` did (values per start, iterations).
-    """
-
-    value: float
-    exact: bool
-    case: str
-    lower: float
-    upper: float
-    projected: float
-    rank_cap: int | None
-    spectrum: Spectrum
-    basis: np.ndarray | None = field(default=None, repr=False)
-    search: dict[str, Any] | None = field(default=None, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "exact": self.exact, "case": self.case, "lower": self.lower, "upper": self.upper,
-                "projected": self.projected, "rank_cap": self.rank_cap, **{f"G_{k}": v for k, v in self.spectrum.as_dict().items()}}
-
-
-def _ls_pieces(G_blocks: Sequence[torch.Tensor], Y: np.ndarray, method: str) -> tuple[Spectrum, np.ndarray, float, np.ndarray]:
-    spec, Q = row_space(G_blocks, method=method, basis=True)
-    YQ = Y @ Q
-    proj = float(((Y - YQ @ Q.T) ** 2).sum())  # the residual itself, not ‖Y‖² − ‖YQ‖² (no cancellation)
-    return spec, Q, proj, YQ
 
 
 def global_optimum(blocks: Sequence[torch.Tensor], Y: torch.Tensor | np.ndarray, widths: Sequence[int], *,
@@ -260,14 +87,8 @@ def global_optimum(blocks: Sequence[torch.Tensor], Y: torch.Tensor | np.ndarray,
         raise GnndynError(f"global_optimum needs the blocks G_0..G_{H} ({H + 1}); got {len(blocks)}.")
     m_x, m_y = _np(blocks[0]).shape[0], Yn.shape[0]
     if not multiscale:
-        spec, Q, proj, YQ = _ls_pieces([blocks[H]], Yn, method)
-        r = min(widths) if widths else None
-        if r is None or r >= min(m_x, m_y):
-            return Optimum(proj, True, "least-squares", proj, proj, proj, r, spec, Q)
-        sv = np.linalg.svd(YQ, compute_uv=False) if YQ.size else np.zeros(0)
-        val = proj + float((sv[r:] ** 2).sum())
-        return Optimum(val, True, "rank-constrained", val, val, proj, r, spec, Q)
-    spec, Q, proj, _ = _ls_pieces(list(blocks[: H + 1]), Yn, method)
+        return least_squares_optimum([blocks[H]], Yn, min(widths) if widths else None, method=method)
+    spec, Q, proj, _ = least_squares_pieces(list(blocks[: H + 1]), Yn, method)
     caps = [min(widths[:k]) for k in range(1, H + 1)]
     free = all(caps[k - 1] >= min(m_x, (H - k + 1) * m_y) for k in range(1, H + 1))
     if free:
