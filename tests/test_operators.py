@@ -36,6 +36,14 @@ def _reference(name: str, g: Graph) -> np.ndarray:
         "laplacian": np.diag(d) - A,
         "normalized-laplacian": I - np.diag(d ** -0.5) @ A @ np.diag(d ** -0.5),
         "identity": I,
+        # Patel et al. (§2, §6.1.1): the paper's five names and the two self-loop mean aggregations
+        "adj": A,
+        "sl-adj": A + I,
+        "nor-sl-adj": np.diag((d + 1) ** -0.5) @ (A + I) @ np.diag((d + 1) ** -0.5),
+        "lap": np.diag(d) - A,
+        "nor-lap": I - np.diag(d ** -0.5) @ A @ np.diag(d ** -0.5),
+        "sage": np.diag(1 / (d + 1)) @ (A + I),
+        "pagerank": (A + I) @ np.diag(1 / (d + 1)),
     }[name]
 
 
@@ -112,7 +120,7 @@ def test_gossip_d_max_option_and_error(graph):
 
 
 def test_unknown_operator_lists_valid_names(graph):
-    with pytest.raises(UnknownNameError, match="valid operators: adjacency, gcn, gin, gossip"):
+    with pytest.raises(UnknownNameError, match="valid operators: adj, adjacency, gcn, gin, gossip"):
         build_operator("gosip", graph)
 
 
@@ -141,3 +149,39 @@ def test_large_graph_spectral_facts_use_lanczos():
     g = csbm(10_000, 2, avg_degree=12.0, lam=1.0, mu=1.0, feature_dim=2, seed=0).largest_component()
     f = build_operator("gossip", g).spectral()
     assert f.method == "lanczos" and 0 < f.spectral_gap < 1
+
+
+# ------------------------------------------------------------------ Patel et al.'s shift operators
+
+PAPER_ALIASES = {"adj": "adjacency", "sl-adj": "gin", "nor-sl-adj": "gcn", "lap": "laplacian",
+                 "nor-lap": "normalized-laplacian"}
+
+
+@pytest.mark.parametrize("alias, base", sorted(PAPER_ALIASES.items()))
+def test_paper_names_are_the_existing_operators(alias, base, graph):
+    a, b = build_operator(alias, graph), build_operator(base, graph)
+    assert a.name == alias and a.params["alias_of"] == base
+    assert np.array_equal(_dense(a), _dense(b))
+    assert (a.symmetric, a.stochastic) == (b.symmetric, b.stochastic)
+    assert a.spectral(method="dense").lambda_ == pytest.approx(b.spectral(method="dense").lambda_, abs=1e-13)
+
+
+def test_sage_and_pagerank_stochasticity_and_spectrum(graph):
+    s, p = build_operator("sage", graph), build_operator("pagerank", graph)
+    S, P = _dense(s), _dense(p)
+    np.testing.assert_allclose(S.sum(1), 1.0, atol=1e-14)  # row-stochastic
+    np.testing.assert_allclose(P.sum(0), 1.0, atol=1e-14)  # column-stochastic
+    assert not np.allclose(P.sum(1), 1.0) and np.array_equal(P, S.T)
+    ev = np.sort(np.linalg.eigvals(S).real)
+    np.testing.assert_allclose(ev, np.sort(np.linalg.eigvalsh(_dense(build_operator("gcn", graph)))), atol=1e-10)
+    for op in (s, p):
+        f = op.spectral(method="dense")
+        assert f.top_eigenvalue == 1.0 and f.lambda_ == pytest.approx(max(abs(ev[-2]), abs(ev[0])), abs=1e-10)
+        assert not f.assumption_1  # not symmetric
+
+
+def test_unknown_operator_lists_the_paper_names(graph):
+    with pytest.raises(UnknownNameError) as e:
+        build_operator("nor-adj", graph)
+    for name in ("adj", "sl-adj", "nor-sl-adj", "lap", "nor-lap", "sage", "pagerank", "gossip", "gcn"):
+        assert f" {name}," in str(e.value) or f" {name}." in str(e.value)

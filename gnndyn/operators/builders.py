@@ -11,7 +11,17 @@ name                  S                                        symmetric   stoch
 ``laplacian``         D − A                                    yes         no
 ``normalized-laplacian`` I − D^{-1/2} A D^{-1/2}               yes         no
 ``identity``          I  (the MLP of Keriven Prop. 2)          yes         yes
+``sage``              D̂⁻¹(I + A)  (mean with self-loop)          no          yes
+``pagerank``          (I + A)D̂⁻¹  (column-stochastic)           no          no
 ===================== ======================================== =========== ==========
+
+Patel, Savostianov & Schaub (arXiv 2501.14440, §2 and §6.1.1) name five shift operators; they are
+aliases that build the same matrix under the paper's name: ``adj`` = ``adjacency`` (A), ``sl-adj`` =
+``gin`` with ε = 0 (A + I), ``nor-sl-adj`` = ``gcn`` (D̂^{-1/2}(A + I)D̂^{-1/2}), ``lap`` = ``laplacian``
+(D − A), ``nor-lap`` = ``normalized-laplacian`` (I − D^{-1/2}AD^{-1/2}). ``sage`` and ``pagerank`` are
+the other two aggregations of their §2. gnndyn propagates S X with nodes as rows; the paper writes
+X S with nodes as columns, so its S is gnndyn's Sᵀ: the paper's (I + A)D̂⁻¹ is gnndyn's ``sage``
+and its D̂⁻¹(I + A) is gnndyn's ``pagerank`` (the symmetric ones are the same either way).
 """
 
 from __future__ import annotations
@@ -129,6 +139,44 @@ def identity(graph: Graph) -> Operator:
                     perron=(1.0, np.full(n, 1.0 / np.sqrt(n))), is_identity=True)
 
 
+def _self_loop_degrees(graph: Graph) -> np.ndarray:
+    return graph.degrees().astype(np.float64) + 1.0
+
+
+def sage(graph: Graph) -> Operator:
+    r"""Mean aggregation with a self loop :math:`\hat D^{-1}(I + A)`, :math:`\hat D = D + I` (GraphSAGE-like;
+    Patel et al. §2). Row-stochastic, not symmetric; similar to the GCN operator
+    :math:`\hat D^{-1/2}(I + A)\hat D^{-1/2}` (same spectrum, top eigenvalue 1 with right eigenvector 1)."""
+    d = _self_loop_degrees(graph)
+    M = graph.adjacency() + sp.identity(graph.num_nodes, format="csr")
+    v = np.sqrt(d)
+    return Operator("sage", csr_from_scipy(sp.diags(1.0 / d) @ M), False, True,
+                    perron=(1.0, v / np.linalg.norm(v)), similarity=gcn(graph).scipy())
+
+
+def pagerank(graph: Graph) -> Operator:
+    r"""PageRank-type aggregation :math:`(I + A)\hat D^{-1}`, :math:`\hat D = D + I` (Patel et al. §2).
+    Column-stochastic (:math:`1^\top S = 1^\top`), so not (row-)stochastic, and not symmetric; the
+    transpose of ``sage`` and similar to the GCN operator (same spectrum)."""
+    d = _self_loop_degrees(graph)
+    M = graph.adjacency() + sp.identity(graph.num_nodes, format="csr")
+    v = np.sqrt(d)
+    return Operator("pagerank", csr_from_scipy(M @ sp.diags(1.0 / d)), False, False,
+                    perron=(1.0, v / np.linalg.norm(v)), similarity=gcn(graph).scipy())
+
+
+def _alias(paper_name: str, fn: Callable[[Graph], Operator], what: str) -> Callable[[Graph], Operator]:
+    def build(graph: Graph) -> Operator:
+        op = fn(graph)
+        op.name = paper_name
+        op.params = {**op.params, "alias_of": fn.__name__.replace("_", "-")}
+        return op
+
+    build.__name__ = paper_name.replace("-", "_")
+    build.__doc__ = f"{what} under Patel et al.'s name (§6.1.1); the same matrix as ``{fn.__name__.replace('_', '-')}``."
+    return build
+
+
 OPERATORS: dict[str, Callable[..., Operator]] = {
     "gossip": gossip,
     "gcn": gcn,
@@ -138,6 +186,13 @@ OPERATORS: dict[str, Callable[..., Operator]] = {
     "laplacian": laplacian,
     "normalized-laplacian": normalized_laplacian,
     "identity": identity,
+    "sage": sage,
+    "pagerank": pagerank,
+    "adj": _alias("adj", adjacency, "A (Adj)"),
+    "sl-adj": _alias("sl-adj", gin, "A + I (S-L Adj)"),
+    "nor-sl-adj": _alias("nor-sl-adj", gcn, "D̂^{-1/2}(A + I)D̂^{-1/2} (Nor. S-L Adj)"),
+    "lap": _alias("lap", laplacian, "D − A (L)"),
+    "nor-lap": _alias("nor-lap", normalized_laplacian, "I − D^{-1/2}AD^{-1/2} (Nor. L)"),
 }
 
 
