@@ -1,4 +1,4 @@
-"""Test configuration: float64, the shared Planetoid copy, no progress bars."""
+"""Test configuration: float64, the shared Planetoid and climate copies, no progress bars."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ torch.set_default_dtype(torch.float64)
 os.environ.setdefault("GNNDYN_NO_PROGRESS", "1")
 
 SHARED_PLANETOID = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "planetoid"
+SHARED_DATASETS = SHARED_PLANETOID.parent
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +23,16 @@ def planetoid_root() -> Path:
     root = Path(os.environ.get("GNNDYN_TEST_DATA_ROOT", SHARED_PLANETOID))
     if not (root / "Cora" / "raw").exists():
         pytest.skip(f"no Planetoid copy at {root}; set GNNDYN_TEST_DATA_ROOT")
+    return root
+
+
+@pytest.fixture(scope="session")
+def climate_root() -> Path:
+    """A root holding the US-counties climate files in climate/ (../shared/datasets beside the project,
+    or $GNNDYN_TEST_CLIMATE_ROOT)."""
+    root = Path(os.environ.get("GNNDYN_TEST_CLIMATE_ROOT", SHARED_DATASETS))
+    if not ((root / "climate" / "adjacency.txt").exists() or (root / "adjacency.txt").exists()):
+        pytest.skip(f"no climate copy at {root}; set GNNDYN_TEST_CLIMATE_ROOT")
     return root
 
 

@@ -1,9 +1,15 @@
-"""Random graph generators: SBM, CSBM, Erdős–Rényi, random d-regular.
+"""Graph generators: SBM, CSBM, Erdős–Rényi, random d-regular, the k-NN ring, Barabási–Albert.
 
 Edges of a block pair are sampled exactly as independent Bernoulli(p) trials without visiting every
 pair: the number of edges is drawn from Binomial(N, p) (N the number of node pairs of the block pair)
 and that many distinct pair indices are drawn uniformly (NumPy's hash-set sampler), which is the same
 distribution. Cost O(n + m) time and memory, so 10⁶ nodes and 10⁷ edges take seconds.
+
+The four graph families of Patel, Savostianov & Schaub (arXiv 2501.14440, §6.1) are G(n, p)
+(:func:`erdos_renyi` with ``p``), the k-NN ring K_k(n) (:func:`knn_ring`), the two-block
+SBM(n₁, n₂, p, q) (:func:`sbm` with ``p_in``/``p_out``) and BA(n, m) (:func:`barabasi_albert`).
+``feature_dim > 0`` adds i.i.d. N(0, 1) node features (the paper's X_ij ~ N(0, 1)), drawn from a
+stream of ``seed`` separate from the graph's, so adding features never changes the edges.
 """
 
 from __future__ import annotations
@@ -66,16 +72,43 @@ def balanced_blocks(n: int, classes: int) -> np.ndarray:
     return np.repeat(np.arange(classes), [n // classes + (c < n % classes) for c in range(classes)])
 
 
+def gaussian_features(n: int, feature_dim: int, seed: int) -> torch.Tensor | None:
+    """i.i.d. N(0, 1) features, ``(n, feature_dim)`` float64, from the stream ``SeedSequence([seed, 1])``
+    (independent of the graph's stream); ``None`` when ``feature_dim == 0``."""
+    if feature_dim < 0:
+        raise GnndynError(f"feature_dim must be ≥ 0 (0 means no features); got {feature_dim}.")
+    if feature_dim == 0:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    return torch.from_numpy(rng.normal(size=(n, int(feature_dim))))
+
+
 def sbm(
     block_sizes: list[int] | np.ndarray,
-    probs: np.ndarray | list[list[float]],
+    probs: np.ndarray | list[list[float]] | None = None,
     *,
+    p_in: float | None = None,
+    p_out: float | None = None,
+    feature_dim: int = 0,
     seed: int = 0,
     name: str = "sbm",
 ) -> Graph:
     """Stochastic block model: nodes in consecutive blocks; edge (i, j) present with probability
-    ``probs[b(i), b(j)]`` independently. Labels ``y`` are the block indices."""
+    ``probs[b(i), b(j)]`` independently. Labels ``y`` are the block indices.
+
+    Instead of the matrix ``probs`` one may give ``p_in`` (diagonal) and ``p_out`` (off-diagonal):
+    Patel et al.'s SBM(n₁, n₂, p, q) with P = [[p, q], [q, p]] (§6.1, Fig. 6) is
+    ``sbm([66, 134], p_in=0.15, p_out=q)``. ``feature_dim > 0`` adds N(0, 1) features."""
     sizes = np.asarray(block_sizes, dtype=np.int64)
+    if probs is None:
+        if p_in is None or p_out is None:
+            raise GnndynError("sbm needs either probs (a blocks × blocks matrix) or both p_in and p_out.")
+        if sizes.ndim != 1 or sizes.size == 0:
+            raise GnndynError(f"block_sizes must be a non-empty list of non-negative sizes; got {block_sizes}.")
+        probs = np.full((sizes.size, sizes.size), float(p_out))
+        np.fill_diagonal(probs, float(p_in))
+    elif p_in is not None or p_out is not None:
+        raise GnndynError("sbm: give either probs or p_in/p_out, not both.")
     P = np.asarray(probs, dtype=np.float64)
     if sizes.ndim != 1 or sizes.size == 0 or (sizes < 0).any():
         raise GnndynError(f"block_sizes must be a non-empty list of non-negative sizes; got {block_sizes}.")
@@ -96,25 +129,35 @@ def sbm(
     n = int(offsets[-1])
     ei = torch.from_numpy(np.stack([np.concatenate(rows), np.concatenate(cols)]))
     y = torch.from_numpy(np.repeat(np.arange(sizes.size), sizes))
+    meta = {"generator": name, "block_sizes": sizes.tolist(), "probs": P.tolist(), "seed": seed}
+    if feature_dim:
+        meta["feature_dim"] = int(feature_dim)
     return Graph(
         edge_index=canonical_edge_index(ei, n),
         num_nodes=n,
+        x=gaussian_features(n, feature_dim, seed),
         y=y,
         name=name,
-        meta={"generator": name, "block_sizes": sizes.tolist(), "probs": P.tolist(), "seed": seed},
+        meta=meta,
     )
 
 
-def erdos_renyi(n: int, p: float | None = None, *, avg_degree: float | None = None, seed: int = 0) -> Graph:
-    """Erdős–Rényi G(n, p); give either ``p`` or ``avg_degree`` (then p = avg_degree / (n − 1))."""
+def erdos_renyi(
+    n: int, p: float | None = None, *, avg_degree: float | None = None, feature_dim: int = 0, seed: int = 0
+) -> Graph:
+    """Erdős–Rényi G(n, p); give either ``p`` (as Patel et al. do: G(200, 0.03)...) or ``avg_degree``
+    (then p = avg_degree / (n − 1)). ``feature_dim > 0`` adds N(0, 1) features."""
     _check_positive("n", n)
     if (p is None) == (avg_degree is None):
         raise GnndynError("erdos_renyi needs exactly one of p or avg_degree.")
     if p is None:
         p = float(avg_degree) / max(n - 1, 1)
     _check_prob("p", p)
-    g = sbm([n], [[p]], seed=seed, name="erdos-renyi")
-    return g.with_(y=None, meta={"generator": "erdos-renyi", "n": n, "p": p, "seed": seed})
+    g = sbm([n], [[p]], feature_dim=feature_dim, seed=seed, name="erdos-renyi")
+    meta = {"generator": "erdos-renyi", "n": n, "p": p, "seed": seed}
+    if feature_dim:
+        meta["feature_dim"] = int(feature_dim)
+    return g.with_(y=None, meta=meta)
 
 
 def random_regular(n: int, degree: int, *, seed: int = 0) -> Graph:
@@ -127,6 +170,69 @@ def random_regular(n: int, degree: int, *, seed: int = 0) -> Graph:
     G = nx.random_regular_graph(degree, n, seed=seed)
     edges = np.array(list(G.edges()), dtype=np.int64).reshape(-1, 2).T
     return Graph.from_edges(edges, n, name="random-regular", meta={"generator": "random-regular", "n": n, "degree": degree, "seed": seed})
+
+
+def knn_ring(n: int, k: int, *, feature_dim: int = 0, seed: int = 0) -> Graph:
+    r"""The k-nearest-neighbour ring :math:`K_k(n)` (Patel et al., §6.1): n nodes equidistant on the unit
+    circle, node i at angle :math:`2\pi i/n`, each joined to its k nearest nodes, i.e.
+    :math:`i \sim i \pm s \bmod n` for :math:`s = 1, \dots, k/2`.
+
+    Deterministic (``seed`` only drives the features); k must be even with 0 ≤ k ≤ n − 1, so every
+    node has degree exactly k and there are nk/2 edges (k = n − 1 is the complete graph).
+    """
+    _check_positive("n", n)
+    if k < 0 or k % 2 or k > n - 1:
+        raise GnndynError(
+            f"knn_ring needs an even k with 0 ≤ k ≤ n − 1 = {n - 1} (each node has k/2 neighbours on each "
+            f"side); got k={k}."
+        )
+    half = k // 2
+    src = np.repeat(np.arange(n, dtype=np.int64), half)
+    dst = (src + np.tile(np.arange(1, half + 1, dtype=np.int64), n)) % n
+    meta = {"generator": "knn-ring", "n": n, "k": k}
+    if feature_dim:
+        meta.update(feature_dim=int(feature_dim), seed=seed)
+    return Graph.from_edges(np.stack([src, dst]), n, x=gaussian_features(n, feature_dim, seed),
+                            name="knn-ring", meta=meta)
+
+
+def barabasi_albert(n: int, m: int, *, feature_dim: int = 0, seed: int = 0) -> Graph:
+    r"""Barabási–Albert preferential attachment BA(n, m) (Barabási & Albert 1999; Patel et al., §6.1).
+
+    Starts from the star on nodes 0..m (centre 0); each new node v = m + 1, …, n − 1 joins m distinct
+    earlier nodes, each drawn with probability proportional to its current degree (uniform draws from
+    the list holding every node once per unit of degree, duplicates redrawn: NetworkX's
+    ``barabasi_albert_graph`` scheme). Hence exactly m(n − m) edges, mean degree 2m(n − m)/n ≈ 2m, a
+    connected graph, and for large n the degree law :math:`p_k = 2m(m+1)/(k(k+1)(k+2))`, k ≥ m
+    (Bollobás, Riordan, Spencer & Tusnády 2001), e.g. a fraction 2/(m + 2) of nodes of degree m.
+    Seeded; O(n·m) time and memory. Needs 1 ≤ m < n.
+    """
+    _check_positive("n", n)
+    if m < 1 or m >= n:
+        raise GnndynError(f"barabasi_albert needs 1 ≤ m < n={n} (m edges per new node); got m={m}.")
+    rng = np.random.default_rng(seed)
+    n_edges = m * (n - m)
+    src = np.empty(n_edges, dtype=np.int64)
+    dst = np.empty(n_edges, dtype=np.int64)
+    src[:m], dst[:m] = 0, np.arange(1, m + 1)
+    rep = np.empty(2 * n_edges, dtype=np.int64)  # every node once per unit of degree
+    rep[:m], rep[m:2 * m] = 0, np.arange(1, m + 1)
+    filled, e = 2 * m, m
+    for v in range(m + 1, n):
+        chosen: dict[int, None] = {}  # insertion-ordered set
+        while len(chosen) < m:
+            for t in rep[rng.integers(0, filled, size=m - len(chosen))].tolist():
+                chosen.setdefault(t)  # a batch of m − |chosen| draws can add at most that many
+        targets = np.fromiter(chosen, dtype=np.int64, count=m)
+        src[e:e + m], dst[e:e + m] = v, targets
+        rep[filled:filled + m] = targets
+        rep[filled + m:filled + 2 * m] = v
+        filled, e = filled + 2 * m, e + m
+    meta = {"generator": "barabasi-albert", "n": n, "m": m, "seed": seed}
+    if feature_dim:
+        meta["feature_dim"] = int(feature_dim)
+    return Graph.from_edges(np.stack([src, dst]), n, x=gaussian_features(n, feature_dim, seed),
+                            name="barabasi-albert", meta=meta)
 
 
 def csbm(

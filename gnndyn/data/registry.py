@@ -6,7 +6,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from gnndyn.data.generators import csbm, erdos_renyi, random_regular, sbm
+from gnndyn.data.climate import load_us_climate
+from gnndyn.data.generators import barabasi_albert, csbm, erdos_renyi, knn_ring, random_regular, sbm
 from gnndyn.data.graph import Graph
 from gnndyn.data.planetoid import load_planetoid
 from gnndyn.errors import GnndynError, resolve
@@ -29,6 +30,9 @@ DATASETS: dict[str, Callable[..., Graph]] = {
     "sbm": sbm,
     "erdos-renyi": erdos_renyi,
     "random-regular": random_regular,
+    "knn-ring": knn_ring,
+    "barabasi-albert": barabasi_albert,
+    "us-climate": load_us_climate,
 }
 
 
