@@ -93,7 +93,7 @@ def run(
     seeds: Annotated[Optional[int], typer.Option(help="Number of seeds, from --seed on (experiments that support it).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu (default) or cuda[:i].")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float64 (default) or float32.")] = None,
-    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Planetoid root folder (else $GNNDYN_DATA_ROOT).")] = None,
+    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Data root: Planetoid's <Name>/raw/, us-climate's climate/ (else $GNNDYN_DATA_ROOT).")] = None,
 ) -> None:
     """Run experiment NAME and write its folder: spec.json, metrics.parquet, checks.json, figures/, report.html."""
     from gnndyn.experiments import make_spec
@@ -142,10 +142,10 @@ def show(
 
 @app.command("graph-info")
 def graph_info(
-    dataset: Annotated[str, typer.Argument(help="cora, citeseer, pubmed, or a generator: csbm, sbm, erdos-renyi, random-regular.")],
+    dataset: Annotated[str, typer.Argument(help="cora, citeseer, pubmed, us-climate, or a generator: csbm, sbm, erdos-renyi, random-regular, knn-ring, barabasi-albert.")],
     operator: Annotated[str, typer.Option(help="Operator whose spectral facts to report.")] = "gossip",
     lcc: Annotated[bool, typer.Option("--lcc", help="Keep the largest connected component.")] = False,
-    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Planetoid root folder (else $GNNDYN_DATA_ROOT).")] = None,
+    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Data root: Planetoid's <Name>/raw/, us-climate's climate/ (else $GNNDYN_DATA_ROOT).")] = None,
     set_: SetOpt = None,
     method: Annotated[str, typer.Option(help="Eigen-solver: auto, dense or lanczos.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
