@@ -13,7 +13,14 @@ import torch
 from typer.testing import CliRunner
 
 from gnndyn.cli import app
-from gnndyn.data import barabasi_albert, erdos_renyi, knn_ring, load_graph, load_us_climate, sbm
+from gnndyn.data import (
+    barabasi_albert,
+    erdos_renyi,
+    knn_ring,
+    load_graph,
+    load_us_climate,
+    sbm,
+)
 from gnndyn.data.climate import MEASURES, find_climate_dir
 from gnndyn.errors import GnndynError, UnknownNameError
 
@@ -43,7 +50,9 @@ def test_knn_ring_degrees_and_neighbours(n, k):
         dist = np.linalg.norm(pts - pts[i], axis=1)
         nearest = set(np.argsort(dist, kind="stable")[1 : k + 1].tolist())
         assert set(np.flatnonzero(A[i]).tolist()) == nearest
-    assert nx.is_isomorphic(nx.from_scipy_sparse_array(g.adjacency()), nx.watts_strogatz_graph(n, k, 0.0))
+    ring = nx.watts_strogatz_graph(n, k, 0.0)  # NetworkX's ring lattice, same node labels
+    row, col = g.edge_index.numpy()
+    assert {(int(a), int(b)) for a, b in zip(row, col) if a < b} == {(min(e), max(e)) for e in ring.edges()}
 
 
 def test_knn_ring_is_deterministic_and_features_are_seeded():
@@ -138,6 +147,11 @@ def test_new_generators_in_the_registry_and_cli():
     assert info["top_eigenvalue"] == pytest.approx(6.0)  # A 1 = k 1 on a k-regular graph
     res = runner.invoke(app, ["graph-info", "barabasi-albert", "--set", "n=200", "--set", "m=3", "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["edges"] == 3 * 197
+    res = runner.invoke(app, ["graph-info", "sbm", "--set", "block_sizes=[66,134]", "--set", "p_in=0.15",
+                              "--set", "p_out=0.01", "--operator", "nor-lap", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["nodes"] == 200 and info["classes"] == 2 and info["operator"] == "nor-lap"
     with pytest.raises(UnknownNameError, match="barabasi-albert"):
         load_graph("barabasi")
 
@@ -190,7 +204,7 @@ def test_climate_edges_against_pandas(climate_root, climate_raw):
     df = pd.read_csv(folder / "adjacency.txt", sep="\t", header=None, encoding="latin-1", dtype=str)
     df[1] = df[1].ffill()
     a, b = df[1].astype(int).to_numpy(), df[3].astype(int).to_numpy()
-    nodes = set(int(f) for f in climate_raw.meta["fips"])
+    nodes = {int(f) for f in climate_raw.meta["fips"]}
     edges = {(min(u, v), max(u, v)) for u, v in zip(a, b) if u != v and u in nodes and v in nodes}
     fips = np.array([int(f) for f in climate_raw.meta["fips"]])
     row, col = climate_raw.edge_index.numpy()
