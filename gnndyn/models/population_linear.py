@@ -37,7 +37,6 @@ have shape (B, r, r); node j of the stack belongs to batch ``batch_index[j]``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,6 +46,7 @@ import torch
 
 from gnndyn.data.graph import Graph
 from gnndyn.errors import GnndynError
+from gnndyn.models.monte_carlo import monte_carlo_mean
 
 
 def _csr(a: sp.csr_matrix, dtype: torch.dtype) -> torch.Tensor:
@@ -240,16 +240,13 @@ def linear_monte_carlo_loss(graph: Graph, W1: torch.Tensor, W2: torch.Tensor, W1
     the message passing of student and teacher. W's of shape (r, r). Returns (mean, standard error)."""
     n, r = graph.num_nodes, W1.shape[0]
     gen = torch.Generator().manual_seed(seed)
-    vals = []
-    done = 0
-    while done < samples:
-        k = min(chunk, samples - done)
+
+    def draw(k: int) -> torch.Tensor:
         x = torch.randn(n, k, r, generator=gen, dtype=W1.dtype)
         diff = linear_forward(graph, W1, W2, depth, x) - linear_forward(graph, W1s, W2s, depth, x)
-        vals.append(0.5 * (diff * diff).sum(-1))
-        done += k
-    v = torch.cat(vals)
-    return float(v.mean()), float(v.std(unbiased=True) / math.sqrt(v.numel()))
+        return 0.5 * (diff * diff).sum(-1)
+
+    return monte_carlo_mean(draw, samples, chunk)
 
 
 __all__ = [

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import matplotlib
 
@@ -36,3 +37,22 @@ def by_seed(df: pd.DataFrame, index: str = "layer") -> tuple[np.ndarray, np.ndar
         return np.zeros(0), np.zeros((0, 0))
     pv = df.pivot_table(index="seed", columns=index, values="value", aggfunc="first").sort_index(axis=1)
     return pv.columns.to_numpy(), pv.to_numpy()
+
+
+def finish_figure(fig, name: str, axes: Iterable = (), *, title: str | None = None, fontsize: float = 7,
+                  grid: bool = True, legend: Literal["always", "labelled"] = "always") -> dict:
+    """The last steps of a figure function: on each panel of ``axes`` a legend (font size ``fontsize``) and,
+    with ``grid``, a light grid; the figure's title (``suptitle``) when given; a tight layout.
+
+    ``legend="labelled"`` draws a legend only on the panels that have a labelled artist (matplotlib draws an
+    empty box otherwise). Panels not in ``axes`` are left as they are (e.g. a legend placed by hand).
+    Returns ``{name: fig}``, the form a figure function returns."""
+    for ax in axes:
+        if legend == "always" or ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=fontsize)
+        if grid:
+            ax.grid(alpha=0.3)
+    if title is not None:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return {name: fig}

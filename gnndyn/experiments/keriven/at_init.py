@@ -20,7 +20,7 @@ from pydantic import Field
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, exact_checks, make_model, measure, \
-    override_note, single_threaded, targets, theory_context
+    note_assumptions, single_threaded, targets, theory_context
 from gnndyn.models.activations import get_activation
 from gnndyn.models.losses import get_loss
 from gnndyn.spec import ExperimentSpec, GraphSpec, ModelSpec, OperatorSpec
@@ -74,9 +74,7 @@ def run_at_init(spec: OversmoothingAtInitSpec, ctx: RunContext) -> ExperimentRes
             lams.append(st.lam)
             y, out_dim = targets(st, loss)
             assumptions, notes, const = theory_context(st, spec.model, loss, y)
-            note = override_note(assumptions, notes)
-            if note:
-                notes_seen.add(note)
+            note_assumptions(assumptions, notes, notes_seen)
             series = [("gnn", st.op)] + ([("mlp", st.mlp_op)] if spec.mlp else [])
             for name, P in series:
                 model = make_model(st, spec.model, out_dim, seed, dtype=spec.torch_dtype)
@@ -121,7 +119,7 @@ def run_at_init(spec: OversmoothingAtInitSpec, ctx: RunContext) -> ExperimentRes
 
 
 def figures_at_init(store: RunStore) -> dict:
-    from gnndyn.report.plots import COLORS, band, by_seed, new_figure
+    from gnndyn.report.plots import COLORS, band, by_seed, finish_figure, new_figure
 
     df = store.metrics()
     fig, (ax_f, ax_b) = new_figure(2)
@@ -151,12 +149,8 @@ def figures_at_init(store: RunStore) -> dict:
     if not dip.empty:
         k = float(np.median(dip["value"]))
         ax_b.axvline(k, color="0.5", lw=0.8, ls="-.", label=f"dip: layer {k:g}")
-    for ax in (ax_f, ax_b):
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.suptitle("Oversmoothing at initialization (Keriven Fig. 2)")
-    fig.tight_layout()
-    return {"fig2_smoothing_at_init": fig}
+    return finish_figure(fig, "fig2_smoothing_at_init", (ax_f, ax_b),
+                         title="Oversmoothing at initialization (Keriven Fig. 2)")
 
 
 register(Experiment(

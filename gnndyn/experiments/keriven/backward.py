@@ -34,7 +34,7 @@ from pydantic import Field, field_validator
 from gnndyn.errors import resolve
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, exact_checks, make_model, measure, \
-    override_note, single_threaded, targets, theory_context
+    note_assumptions, single_threaded, targets, theory_context
 from gnndyn.models.losses import LOSSES, get_loss
 from gnndyn.probes.base import Probe, ProbeContext
 from gnndyn.probes.schedules import every, log_spaced
@@ -137,11 +137,7 @@ def run_backward(spec: BackwardOversmoothingSpec, ctx: RunContext) -> Experiment
             st = build_setup(spec, spec.graph, spec.operator, seed)
             y, out_dim = targets(st, loss, spec.labels)
             assumptions, notes, const = theory_context(st, spec.model, loss, y)
-            note = override_note(assumptions, notes)
-            if note:
-                notes_seen.add(note)
-            for k, v in assumptions.items():
-                a14[k] = a14.get(k, True) and v
+            note_assumptions(assumptions, notes, notes_seen, a14)
             base = uninformative_loss(spec.loss, y)
             for opt_name, lr in spec.optimizers.items():
                 for arch in archs:
@@ -280,7 +276,7 @@ def _verdicts(spec: BackwardOversmoothingSpec, stats: dict[str, list[dict]], lam
 def figures_backward(store: RunStore) -> dict:
     import matplotlib.pyplot as plt
 
-    from gnndyn.report.plots import COLORS, band, by_seed
+    from gnndyn.report.plots import COLORS, band, by_seed, finish_figure
 
     df = store.metrics()
     spec = store.spec()
@@ -316,11 +312,8 @@ def figures_backward(store: RunStore) -> dict:
                 x, v = by_seed(d, index="step")
                 band(ax, x, v, label=f"{arch.upper()}, L = {depth}", color=COLORS[arch], ls=ls)
         ax.set(yscale="log", xlabel="epoch", ylabel="training loss", title=f"loss ({opt})")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.suptitle("Backward oversmoothing during training (Keriven Fig. 1)")
-    fig.tight_layout()
-    return {"fig1_backward_oversmoothing": fig}
+    return finish_figure(fig, "fig1_backward_oversmoothing", axes[:, 2], fontsize=8,
+                         title="Backward oversmoothing during training (Keriven Fig. 1)")
 
 
 register(Experiment(

@@ -144,6 +144,18 @@ def override_note(assumptions: dict[str, bool], notes: dict[str, str]) -> str:
     return "" if not bad else "this configuration leaves the theorems' assumptions: " + "; ".join(bad)
 
 
+def note_assumptions(assumptions: dict[str, bool], notes: dict[str, str], seen: set[str],
+                     merged: dict[str, bool] | None = None) -> None:
+    """Record one configuration's assumptions: its :func:`override_note` into ``seen`` when some fail and, with
+    ``merged``, each assumption AND-ed into ``merged`` (a key not there yet counts as held so far)."""
+    note = override_note(assumptions, notes)
+    if note:
+        seen.add(note)
+    if merged is not None:
+        for k, v in assumptions.items():
+            merged[k] = merged.get(k, True) and v
+
+
 @contextmanager
 def intra_op_threads(n: int = 1) -> Iterator[None]:
     """Run with ``n`` intra-op torch threads, then restore the previous setting.

@@ -107,7 +107,7 @@ def run_gnn_vs_mlp(spec: GnnVsMlpSpec, ctx: RunContext) -> ExperimentResult:
 
 
 def figures_gnn_vs_mlp(store: RunStore) -> dict:
-    from gnndyn.report.plots import COLORS, band, by_seed, new_figure
+    from gnndyn.report.plots import COLORS, band, by_seed, finish_figure, new_figure
 
     df = store.metrics()
     spec = store.spec()
@@ -126,12 +126,7 @@ def figures_gnn_vs_mlp(store: RunStore) -> dict:
             band(a2, x, v, label=lab, color=COLORS[name] if q != "bound" else "k", ls=ls)
     a2.set(yscale="log", xscale="log", xlabel="depth L", ylabel=f"‖∂L/∂W⁽{spec['layer']}⁾‖",
            title="Prop 2: stationary output layer, gradient at layer k")
-    for ax in (a1, a2):
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.suptitle("GNNs are not MLPs (Keriven Prop 1, Prop 2)")
-    fig.tight_layout()
-    return {"prop1_prop2_gnn_vs_mlp": fig}
+    return finish_figure(fig, "prop1_prop2_gnn_vs_mlp", (a1, a2), title="GNNs are not MLPs (Keriven Prop 1, Prop 2)")
 
 
 register(Experiment(

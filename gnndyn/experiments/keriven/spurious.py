@@ -32,7 +32,7 @@ import torch
 from pydantic import Field, field_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
-from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, make_model, measure, override_note, \
+from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, make_model, measure, note_assumptions, \
     single_threaded, targets, theory_context
 from gnndyn.models.losses import get_loss
 from gnndyn.spec import ExperimentSpec, GraphSpec, ModelSpec, OperatorSpec
@@ -108,11 +108,7 @@ def run_spurious(spec: SpuriousStationarySpec, ctx: RunContext) -> ExperimentRes
             for n, st in setups.items():
                 y, _ = targets(st, loss, "centered", 1.0)
                 assumptions, notes, _ = theory_context(st, spec.model, loss, y)
-                note = override_note(assumptions, notes)
-                if note:
-                    notes_seen.add(note)
-                for k, v in assumptions.items():
-                    a14[k] = a14.get(k, True) and v
+                note_assumptions(assumptions, notes, notes_seen, a14)
                 for L in spec.depths:
                     v = _eval(_point(st, spec.model, y, loss, L, seed, spec.torch_dtype), st, y, loss)
                     rec.add_values(f"n={n}", seed, L, {k: v[k] for k in ("global_delta", "inner_delta", "loss",
@@ -227,7 +223,7 @@ def _verdicts(spec, table: pd.DataFrame, pert: pd.DataFrame, cor2, cor2_eq3, n0:
 
 
 def figures_spurious(store: RunStore) -> dict:
-    from gnndyn.report.plots import new_figure
+    from gnndyn.report.plots import finish_figure, new_figure
 
     pts = store.table("points")
     pert = store.table("perturbations")
@@ -248,12 +244,8 @@ def figures_spurious(store: RunStore) -> dict:
         a3.plot(g.max().index, g.max(), marker=mk, label=f"max δ, {mode} layers perturbed")
     a3.axhline(spec["delta"], color="k", ls=":", label=f"δ = {spec['delta']:g}")
     a3.set(xscale="log", yscale="log", xlabel="perturbation radius r", ylabel="global δ", title="the open set")
-    for ax in (a1, a2, a3):
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.suptitle("Spurious stationary points (Keriven Cor 2)")
-    fig.tight_layout()
-    return {"cor2_spurious_stationary_points": fig}
+    return finish_figure(fig, "cor2_spurious_stationary_points", (a1, a2, a3),
+                         title="Spurious stationary points (Keriven Cor 2)")
 
 
 register(Experiment(

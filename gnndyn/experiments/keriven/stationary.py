@@ -42,7 +42,7 @@ from pydantic import Field, field_validator
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, exact_checks, make_model, measure, \
-    override_note, single_threaded, targets, theory_context
+    note_assumptions, single_threaded, targets, theory_context
 from gnndyn.models.losses import get_loss
 from gnndyn.spec import ExperimentSpec, GraphSpec, ModelSpec, OperatorSpec
 from gnndyn.store.metrics import select
@@ -154,12 +154,7 @@ def run_stationary(spec: StationaryOutputLayerSpec, ctx: RunContext) -> Experime
                 loss = get_loss(loss_name)
                 y, out_dim = targets(st, loss, labels)
                 assumptions, notes, const = theory_context(st, spec.model, loss, y)
-                note = override_note(assumptions, notes)
-                if note:
-                    notes_seen.add(note)
-                prev = task_assumptions.setdefault(task, dict(assumptions))
-                for k, v in assumptions.items():
-                    prev[k] = prev.get(k, True) and v
+                note_assumptions(assumptions, notes, notes_seen, task_assumptions.setdefault(task, dict(assumptions)))
                 variants = [("", spec.rcond)] + ([("-exact", 0.0)] if spec.exact and loss_name == "mse" else [])
                 for L in spec.depths:
                     for suffix, rcond in variants:
@@ -340,7 +335,7 @@ def _rate_verdicts(spec: StationaryOutputLayerSpec, table: pd.DataFrame,
 
 
 def figures_stationary(store: RunStore) -> dict:
-    from gnndyn.report.plots import band, by_seed, new_figure
+    from gnndyn.report.plots import band, by_seed, finish_figure, new_figure
 
     df = store.metrics()
     spec = store.spec()
@@ -372,16 +367,12 @@ def figures_stationary(store: RunStore) -> dict:
                 ax.plot(xs, y0 * np.exp(-r * (xs - xs[0])), ":", color="0.4", lw=1.2,
                         label=f"rate with α of the hidden layers {r:.3g} (α-condition fails)")
         ax.set(yscale="log", xlabel="depth L", ylabel="gradient norm", title=f"{task}: Thm 3")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
         ax = axes[row, 1]
         d = select(df, "smoothing_B_beta", series=task)
         for b100, part in d.groupby("layer"):
             x, v = by_seed(part, index="step")
             band(ax, x, v, label=f"ℰ(B^(βL)), β = {b100 / 100:g}")
         ax.set(yscale="log", xlabel="depth L", ylabel="ℰ", title=f"{task}: Cor 1")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
         ax = axes[row, 2]
         for series, ls, lab in ((task, "-", f"rcond = {spec['rcond']:g}" if task != "classification" else "gradient descent"),
                                 (f"{task}-exact", "--", "exact least squares")):
@@ -390,11 +381,8 @@ def figures_stationary(store: RunStore) -> dict:
                 if x.size:
                     band(ax, x, v, label=f"{'loss' if q == 'loss' else 's_L'} ({lab})", color=c, ls=ls)
         ax.set(yscale="log", xlabel="depth L", title=f"{task}: loss and output-layer norm")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.suptitle("A stationary output layer makes the whole GNN stationary (Keriven Thm 3, Thm 4, Cor 1)")
-    fig.tight_layout()
-    return {"thm3_stationary_output_layer": fig}
+    return finish_figure(fig, "thm3_stationary_output_layer", axes.ravel(),
+                         title="A stationary output layer makes the whole GNN stationary (Keriven Thm 3, Thm 4, Cor 1)")
 
 
 register(Experiment(

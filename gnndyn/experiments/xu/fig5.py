@@ -110,7 +110,7 @@ def run_fig5(spec: XuFig5Spec, ctx: RunContext) -> ExperimentResult:
 
 
 def figures_fig5(store: RunStore) -> dict:
-    from gnndyn.report.plots import band, by_seed, new_figure
+    from gnndyn.report.plots import band, by_seed, finish_figure, new_figure
 
     df = store.metrics()
     fig, axes = new_figure(1, width=6.5)
@@ -123,9 +123,7 @@ def figures_fig5(store: RunStore) -> dict:
         x, v = by_seed(df[(df.series == s) & (df.quantity == "thm3_J_sum")], index="step")
         band(ax, x, v, label=f"{lab}: second term (ΣJ)", color=color, ls="--")
     ax.set(yscale="log", xlabel="step", ylabel="term of −dL/dt", title="Thm 3: the two terms of the loss reduction")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return {"fig5_thm3_terms": fig}
+    return finish_figure(fig, "fig5_thm3_terms", (ax,), grid=False)
 
 
 register(Experiment(

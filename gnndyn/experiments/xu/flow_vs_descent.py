@@ -243,7 +243,7 @@ def run_flow_vs_descent(spec: FlowVsDescentSpec, ctx: RunContext) -> ExperimentR
 
 
 def figures_flow_vs_descent(store: RunStore) -> dict:
-    from gnndyn.report.plots import new_figure
+    from gnndyn.report.plots import finish_figure, new_figure
 
     df = store.metrics()
     tab = store.table("step_sizes")
@@ -258,7 +258,6 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
     if len(fl):  # diverging runs would flatten everything else: keep 3 decades above the flow's start
         ax.set_ylim(float(fl["value"].min()) / 3, float(fl["value"].max()) * 1e3)
     ax.set(yscale="log", xlabel="t (= kη for GD)", ylabel="L", title="loss along flow and descent")
-    ax.legend(fontsize=6)
     ax = axes[1]
     lows = []
     for s in sorted(df[df.quantity == "gap_param"]["series"].unique(), key=lambda x: float(x.split("=")[1])):
@@ -269,7 +268,6 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
     ax.set(yscale="log", xlabel="t", ylabel="‖θ_GD − θ_flow‖/‖θ_flow‖", title="GD–flow gap at t = kη (clipped at 1e2)")
     if lows:
         ax.set_ylim(min(lows) / 2, 1e2)
-    ax.legend(fontsize=6)
     ax = axes[2]
     t = tab[tab.seed == seed].sort_values("factor")
     ax.plot(t["eta"], t["max_gap_param"], "o-", label="max parameter gap")
@@ -287,9 +285,7 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
     vals = vals[np.isfinite(vals) & (vals > 0)]
     if vals.size:
         ax.set_ylim(vals.min() / 2, 1e3)
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    return {"flow_vs_descent": fig}
+    return finish_figure(fig, "flow_vs_descent", axes, fontsize=6, grid=False)
 
 
 register(Experiment(
