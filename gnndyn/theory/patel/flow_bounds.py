@@ -88,7 +88,7 @@ def exp_bound_verdict(name: str, paper: str, statement: str, problem: Problem, t
         return Verdict(name, paper, statement, True, math.inf, "no point above the noise floor", assumptions,
                        all(assumptions.values()), {**details, "floor": floor})
     worst = idx[np.argmin(logm[idx])]
-    fit_idx = idx[(ex[idx] > floor)]
+    fit_idx = np.flatnonzero(ex > floor)  # the start included
     measured_rate = math.nan
     if fit_idx.size >= 2 and times[fit_idx[-1]] > times[fit_idx[0]]:
         measured_rate = float(-np.polyfit(times[fit_idx], np.log(ex[fit_idx]), 1)[0])
