@@ -175,8 +175,8 @@ def test_remark34_rank_deficient_z_converges_to_L_tilde():
     assert prob.rank_deficient and prob.L_tilde > 0.05
     a = math.sqrt(P.remark33_thresholds(prob)["exact"] * 1.1)
     Ws0 = zero_first_layer(prob.widths.dims, a)
-    T = 12.0 / P.rate(prob, Ws0)
-    path = P.run_path(prob, Ws0, times=np.linspace(0, T, 61), rtol=1e-10, atol=1e-12)
+    T = 2.0 / P.rate(prob, Ws0)  # the measured rate is ~17 times the bound's
+    path = P.run_path(prob, Ws0, times=np.linspace(0, T, 31), rtol=1e-10, atol=1e-12)
     v = P.check_remark34(prob, path, tol=1e-6)
     assert v.holds and v.applicable, v.summary
     assert v.details["xu_rate_with_sigma_min"] == 0.0 and v.details["rank"] == 3
