@@ -8,12 +8,33 @@ import torch
 
 from gnndyn.data import csbm
 from gnndyn.errors import GnndynError
-from gnndyn.models.linear_gnn import XuGNN, XuObjective, make_xu_data
-from gnndyn.models.patel import layer_arrays, layers, patel_gnn, patel_objective, propagated, set_layers, widths_report, z_data
-from gnndyn.models.patel_init import balanced, make_init, small_random, xavier, zero_first_layer
+from gnndyn.models.linear_gnn import XuObjective, make_xu_data
+from gnndyn.models.patel import (
+    layer_arrays,
+    layers,
+    patel_gnn,
+    patel_objective,
+    propagated,
+    set_layers,
+    widths_report,
+    z_data,
+)
+from gnndyn.models.patel_init import (
+    balanced,
+    make_init,
+    small_random,
+    xavier,
+    zero_first_layer,
+)
 from gnndyn.operators import build_operator
 from gnndyn.theory.patel import energy as E
-from gnndyn.theory.patel.problem import beta, end_to_end, gradients, make_problem, radius
+from gnndyn.theory.patel.problem import (
+    beta,
+    end_to_end,
+    gradients,
+    make_problem,
+    radius,
+)
 from gnndyn.training.flow import layer_normalized, normalized_flow
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -72,7 +72,7 @@ def test_closed_form_gradients_match_autograd():
     rng = np.random.default_rng(4)
     prob = P.make_problem(rng.standard_normal((5, 9)), rng.standard_normal((2, 9)), [4, 3])
     Ws = xavier(prob.widths.dims, seed=5)
-    f, shapes = P.torch_loss(prob)
+    f, _ = P.torch_loss(prob)
     th = torch.from_numpy(P.problem.flatten(Ws)).requires_grad_(True)
     g = torch.autograd.grad(f(th), th)[0].numpy()
     np.testing.assert_allclose(P.problem.flatten(P.gradients(prob, Ws)), g, rtol=1e-11, atol=1e-14)
@@ -103,7 +103,7 @@ def test_thm31_against_the_scalar_flow_in_closed_form():
     z, y = rng.standard_normal(5), rng.standard_normal(5)
     if z @ y < 0:
         y = -y
-    m0, s, c = 5, float(z @ z), float(z @ y)
+    s, c = float(z @ z), float(z @ y)
     a = 1.3 * (16 * c * c / (s * s)) ** 0.25  # above the exact threshold a⁴ ≥ 16c²/s² of (3.8)
     prob = P.make_problem(z[None, :], y[None, :], [1])
     m, s, c, wstar, w_of = _scalar_flow(z, y, a)
@@ -208,15 +208,39 @@ def test_balancedness_drifts_under_gradient_descent_linearly_in_eta(small_proble
     Ws0 = xavier(small_problem.widths.dims, seed=1)
     T, drifts = 1.0, []
     for eta in (0.005, 0.01, 0.02):
-        path = P.run_path(small_problem, Ws0, rule="gd", steps=int(round(T / eta)), eta=eta, snapshot_every=10)
+        path = P.run_path(small_problem, Ws0, rule="gd", steps=round(T / eta), eta=eta, snapshot_every=10)
         drifts.append(float(E.imbalance_drift(path)[-1]))
     assert drifts[0] < drifts[1] < drifts[2]
     assert drifts[1] / drifts[0] == pytest.approx(2.0, rel=0.25) and drifts[2] / drifts[1] == pytest.approx(2.0, rel=0.25)
 
 
+def _constrained_energy(free, K, Pt, d1):
+    """Σ‖W_ℓ‖² with W_1 = A⁺P + (I − A⁺A)K, A = W_{H+1}⋯W_2 (so W_{H+1}⋯W_1 = P whenever A has full row rank)."""
+    A = free[0]
+    for w in free[1:]:
+        A = w @ A
+    Ap = torch.linalg.pinv(A)
+    W1 = Ap @ Pt + (torch.eye(d1, dtype=torch.float64) - Ap @ A) @ K
+    return (W1 ** 2).sum() + sum((w ** 2).sum() for w in free)
+
+
+def _lbfgs_min(free, K, Pt, d1) -> float:
+    opt = torch.optim.LBFGS([*free, K], max_iter=3000, tolerance_grad=1e-13, tolerance_change=1e-15,
+                            history_size=50, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        e = _constrained_energy(free, K, Pt, d1)
+        e.backward()
+        return e
+
+    opt.step(closure)
+    return float(_constrained_energy(free, K, Pt, d1).detach())
+
+
 def _brute_force_min_energy(Pm: np.ndarray, dims, starts: int = 4) -> float:
     """min Σ‖W_ℓ‖² over W_{H+1}⋯W_1 = P by L-BFGS on an exact parametrization of the constraint: W_2..W_{H+1}
-    free, A = W_{H+1}⋯W_2, W_1 = A⁺P + (I − A⁺A)K."""
+    free, W_1 = A⁺P + (I − A⁺A)K; the best of a few random starts."""
     Pt = torch.from_numpy(Pm)
     best = math.inf
     for seed in range(starts):
@@ -224,25 +248,7 @@ def _brute_force_min_energy(Pm: np.ndarray, dims, starts: int = 4) -> float:
         free = [torch.randn(dims[l], dims[l - 1], generator=gen, dtype=torch.float64).requires_grad_(True)
                 for l in range(2, len(dims))]
         K = torch.randn(dims[1], dims[0], generator=gen, dtype=torch.float64).requires_grad_(True)
-        opt = torch.optim.LBFGS([*free, K], max_iter=3000, tolerance_grad=1e-13, tolerance_change=1e-15,
-                                history_size=50, line_search_fn="strong_wolfe")
-
-        def energy():
-            A = free[0]
-            for w in free[1:]:
-                A = w @ A
-            Ap = torch.linalg.pinv(A)
-            W1 = Ap @ Pt + (torch.eye(dims[1], dtype=torch.float64) - Ap @ A) @ K
-            return (W1 ** 2).sum() + sum((w ** 2).sum() for w in free)
-
-        def closure():
-            opt.zero_grad()
-            e = energy()
-            e.backward()
-            return e
-
-        opt.step(closure)
-        best = min(best, float(energy().detach()))
+        best = min(best, _lbfgs_min(free, K, Pt, dims[1]))
     return best
 
 
@@ -297,7 +303,7 @@ def test_thm44_conditions_and_the_feasibility_of_44(small_problem):
 def gd_setup():
     rng = np.random.default_rng(11)
     prob = P.make_problem(rng.standard_normal((4, 10)), rng.standard_normal((1, 10)), [3, 2])
-    h16 = lambda a: P.hypothesis(prob, zero_first_layer(prob.widths.dims, a), factor=16.0)["margin"]  # noqa: E731
+    h16 = lambda a: P.hypothesis(prob, zero_first_layer(prob.widths.dims, a), factor=16.0)["margin"]
     a = so.brentq(h16, 0.1, 1e4) * 1.2
     return prob, zero_first_layer(prob.widths.dims, a)
 
@@ -309,7 +315,7 @@ def test_thm51_contraction_and_remark52(gd_setup):
     eta = 0.2 * lam["two_over_lambda"]
     q = P.contraction(prob, W0, eta)
     assert q == pytest.approx(1 - P.beta(W0) * prob.sigma2_small * eta / (2 * prob.m), rel=1e-14)
-    steps = int(math.ceil(12 / (1 - q)))
+    steps = math.ceil(12 / (1 - q))
     path = P.run_path(prob, W0, rule="gd", steps=steps, eta=eta, snapshot_every=max(1, steps // 20))
     v = P.check_thm51(prob, path)
     assert v.holds and v.applicable, v.summary

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
@@ -83,7 +84,7 @@ def widths_report(d_x: int, widths: Sequence[int], d_y: int) -> Widths:
     if len(dims) < 3:
         raise GnndynError("Patel et al.'s linear GNN has H ≥ 1 layers (H + 1 ≥ 2 weight matrices); got widths=[].")
     hidden = dims[1:]
-    non_inc = all(a >= b for a, b in zip(hidden, hidden[1:]))
+    non_inc = all(a >= b for a, b in pairwise(hidden))
     bottleneck = any(d < min(dims[0], dims[-1]) for d in dims[1:-1])
     return Widths(dims, non_inc, bottleneck, dims[-1] <= min(dims[1:-1]))
 

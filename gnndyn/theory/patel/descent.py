@@ -22,9 +22,24 @@ import numpy as np
 import torch
 
 from gnndyn.errors import GnndynError
-from gnndyn.theory.patel.flow_bounds import FLOOR_REL, exp_bound_verdict, hypothesis, printed_assumptions
+from gnndyn.theory.patel.flow_bounds import (
+    FLOOR_REL,
+    exp_bound_verdict,
+    hypothesis,
+    printed_assumptions,
+)
 from gnndyn.theory.patel.path import Path
-from gnndyn.theory.patel.problem import PAPER, Problem, Weights, excess, flatten, parameter_count, radius, rate, torch_loss
+from gnndyn.theory.patel.problem import (
+    PAPER,
+    Problem,
+    Weights,
+    excess,
+    flatten,
+    parameter_count,
+    radius,
+    rate,
+    torch_loss,
+)
 from gnndyn.theory.verdict import Verdict
 
 #: dense Hessians (p × p by autograd) up to this many parameters; beyond, sampled Hessian columns.

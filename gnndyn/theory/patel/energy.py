@@ -118,7 +118,7 @@ def thm44_conditions(problem: Problem, Ws0: Weights) -> dict:
     L0 = excess(problem, Ws0)
     rhs = sk ** (2 * H) * problem.sigma2_small / 4.0 ** (H + 1)
     sP = np.linalg.svd(problem.min_norm_solution, compute_uv=False)
-    sPk = float(sP[kl - 1]) if sP.size >= kl and kl >= 1 else 0.0
+    sPk = float(sP[kl - 1]) if sP.size >= kl >= 1 else 0.0
     YZt = Y @ Z.T
     sy = np.linalg.svd(YZt, compute_uv=False)
     rank_yz = int((sy > max(YZt.shape) * EPS * (sy[0] if sy.size else 0)).sum())

@@ -21,13 +21,22 @@ r"""§3 of Patel, Savostianov & Schaub (arXiv 2501.14440): gradient flow.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
 from gnndyn.theory.patel.path import Path
 from gnndyn.theory.patel.problem import (
-    PAPER, Problem, Weights, beta, distance, excess, full_rank, grad_norm2, radius, rate, sigma_min,
+    PAPER,
+    Problem,
+    Weights,
+    beta,
+    distance,
+    excess,
+    full_rank,
+    grad_norm2,
+    radius,
+    rate,
+    sigma_min,
 )
 from gnndyn.theory.verdict import Verdict
 

@@ -113,4 +113,4 @@ def run_path(problem: Problem, Ws0: Weights, *, rule: str = "flow", times: Seque
                 [w for _, w in snaps], float(eta), {}, None if res.diverged is None else str(res.diverged))
 
 
-__all__ = ["Path", "RULES", "run_path"]
+__all__ = ["RULES", "Path", "run_path"]
