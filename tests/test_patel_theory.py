@@ -288,9 +288,14 @@ def test_thm44_conditions_and_the_feasibility_of_44(small_problem):
             hand + (cc * s[1]) ** (2 * H / (H + 1)) * prob.sigma2_small / 4 ** (H + 1) * (1 / (12 * 5) - 1 / prob.m), rel=1e-9)
     # the start at the balanced factorization of YZ^† itself satisfies (4.4): the claim of infeasibility fails
     v = E.check_44_feasibility(prob, random_starts=8)
-    assert not v.holds and v.details["best_margin"] >= v.details["closed_form_at_solution"] > 0
+    assert not v.holds and v.details["best_margin"] > v.details["closed_form_at_solution"] > 0
     best_c = v.details["families"]["scaled solution c·YZ^†"]["c"]
-    W0 = balanced(prob.widths.dims, product=best_c * Pst, seed=2)
+    grid = np.linspace(0.5, 2.0, 3001)
+    on_grid = max(E.margin_44(prob, c_ * Pst) for c_ in grid)
+    assert E.margin_44(prob, best_c * Pst) >= on_grid - 1e-12 and best_c > 1  # d margin/dc > 0 at c = 1
+    assert 0 < v.details["max_feasible_relative_loss"] < v.details["zero_start_relative_loss"]
+    W0 = E.feasible_44_start(prob, seed=2)
+    np.testing.assert_allclose(P.end_to_end(W0), best_c * Pst, rtol=1e-6)
     conds = E.check_thm44(prob, W0)
     assert all(x.holds for x in conds[:3]), [x.summary for x in conds]
     path = P.run_path(prob, W0, times=np.linspace(0, 200.0, 5), rtol=1e-10, atol=1e-12)

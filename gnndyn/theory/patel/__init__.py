@@ -25,7 +25,7 @@ Public API (weights are lists of float64 arrays :math:`[W_1..W_{H+1}]`; checks r
   ``check_remark34(problem, path, tol)``.
 * :mod:`.energy` — ``imbalances``, ``balance_residual``, ``imbalance_drift(path)``, ``check_balance_conserved(path, tol)``,
   ``energy``, ``min_energy(problem)`` (Thm 4.2), ``check_thm42(problem, Ws)``, ``thm44_conditions`` /
-  ``check_thm44(problem, Ws0, path=None)`` (both readings of m), ``margin_44``, ``search_44``, ``check_44_feasibility``.
+  ``check_thm44(problem, Ws0, path=None)`` (both readings of m), ``margin_44``, ``search_44``, ``check_44_feasibility``, ``feasible_44_start``.
 * :mod:`.descent` — ``contraction``, ``check_thm51(problem, path, M=None)``, ``estimate_M`` (lower estimate from
   sampled points with exact Hessians), ``step_bound``, ``check_step_condition`` (an estimate),
   ``check_gd_hypothesis`` (16L(0)/r² < βσ²/m), ``sharpness`` (λ_max, 2/λ_max), ``remark52_iterations``, ``check_remark52``.
@@ -49,6 +49,7 @@ from gnndyn.theory.patel.energy import (
     check_balance_conserved,
     check_thm42,
     check_thm44,
+    feasible_44_start,
     imbalance_drift,
     imbalances,
     margin_44,
@@ -122,6 +123,7 @@ __all__ = [
     "energy",
     "estimate_M",
     "excess",
+    "feasible_44_start",
     "flow_bounds",
     "grad_norm2",
     "gradients",

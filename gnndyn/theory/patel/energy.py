@@ -173,40 +173,87 @@ def margin_44(problem: Problem, P: np.ndarray, *, printed_m: bool = False) -> fl
 
 
 def search_44(problem: Problem, *, scales: np.ndarray | None = None, random_starts: int = 64, seed: int = 0,
-              printed_m: bool = False) -> dict:
+              printed_m: bool = False, refine: bool = True) -> dict:
     r"""The best margin of (4.4) over balanced starts satisfying condition 2 (row space of the product in col Z).
 
     A balanced start is determined, as far as (4.4) is concerned, by its product P (see :func:`margin_44`), so the
-    search runs over P = A U_kᵀ (U_k the column basis of Z): (i) P = c·YZ^† for c on ``scales``; (ii) random Gaussian
-    A, scaled by the same c; (iii) the mixtures (1−t)·random + t·YZ^†, t ∈ {0.25, 0.5, 0.75, 0.9}. Returns the best
-    margin overall and per family (a positive one is a feasible start: the authors' claim fails), with its c."""
+    search runs over P = A U_kᵀ (U_k the column basis of Z): (i) P = c·YZ^† for c on ``scales`` (then refined by a
+    bounded 1-d search on c ∈ (0, 2^{H+1}], the authors' necessary range); (ii) random Gaussian A, scaled by c;
+    (iii) the mixtures (1−t)·random + t·YZ^†, t ∈ {0.25, 0.5, 0.75, 0.9}; (iv) with ``refine``, L-BFGS on A from the
+    best point. Returns the best margin overall and per family (a non-negative one is a feasible start: the authors'
+    claim fails), the largest relative loss L(W(0)) among the feasible starts tried, and, for scale, the relative loss
+    of the zero start :math:`\|Y\|^2/m - \tilde L_H`.
+
+    In closed form along (i): with :math:`PZ - Y \perp PZ`, the margin is
+    :math:`c^{2H/(H+1)}\sigma_{\underline k}(YZ^\dagger)^{2H/(H+1)}\sigma^2_{small}/(4^{H+1}m) - (1-c)^2\|YZ^\dagger Z\|_F^2/m`,
+    positive at c = 1 (the start at the balanced factorization of the minimum-norm solution) whenever
+    rank :math:`YZ^\dagger = \underline k`."""
+    import scipy.optimize as so
+
     rng = np.random.default_rng(seed)
     scales = np.logspace(-3, 2, 61) if scales is None else np.asarray(scales, dtype=np.float64)
     Uk = problem.left_basis
     Pst = problem.min_norm_solution
     nP = max(float(np.linalg.norm(Pst)), 1e-300)
     fam: dict[str, dict] = {}
+    feasible = {"count": 0, "max_relative_loss": -math.inf}
 
-    def consider(family: str, P: np.ndarray, c: float) -> None:
+    def rel_loss(P: np.ndarray) -> float:
+        return float(((P @ problem.Z - problem.Y) ** 2).sum()) / problem.m - problem.L_tilde
+
+    def consider(family: str, P: np.ndarray, c: float) -> float:
         v = margin_44(problem, c * P, printed_m=printed_m)
         best = fam.setdefault(family, {"margin": -math.inf, "c": math.nan, "tried": 0})
         best["tried"] += 1
+        if v >= 0:
+            feasible["count"] += 1
+            feasible["max_relative_loss"] = max(feasible["max_relative_loss"], rel_loss(c * P))
         if v > best["margin"]:
-            best.update(margin=v, c=float(c), relative_loss=float(((c * P @ problem.Z - problem.Y) ** 2).sum()) / problem.m
-                        - problem.L_tilde)
+            best.update(margin=v, c=float(c), relative_loss=rel_loss(c * P))
+        return v
 
     for c in scales:
         consider("scaled solution c·YZ^†", Pst, c)
+    if refine:
+        res = so.minimize_scalar(lambda c: -margin_44(problem, c * Pst, printed_m=printed_m),
+                                 bounds=(1e-6, 2.0 ** (problem.H + 1)), method="bounded", options={"xatol": 1e-10})
+        consider("scaled solution c·YZ^†", Pst, float(res.x))
+    best_R, best_v = Pst, -math.inf
     for _ in range(random_starts):
         R = rng.standard_normal((problem.Y.shape[0], Uk.shape[1])) @ Uk.T
         R *= nP / max(float(np.linalg.norm(R)), 1e-300)
         for c in scales[:: max(1, scales.size // 15)]:
-            consider("random balanced", R, c)
+            v = consider("random balanced", R, c)
+            if v > best_v:
+                best_R, best_v = c * R, v
         for t in (0.25, 0.5, 0.75, 0.9):
-            consider(f"mixture t={t}", (1 - t) * R + t * Pst, 1.0)
+            v = consider(f"mixture t={t}", (1 - t) * R + t * Pst, 1.0)
+            if v > best_v:
+                best_R, best_v = (1 - t) * R + t * Pst, v
+    if refine and Uk.shape[1] > 0:
+        shape = (problem.Y.shape[0], Uk.shape[1])
+
+        def neg(a: np.ndarray) -> float:
+            v = margin_44(problem, a.reshape(shape) @ Uk.T, printed_m=printed_m)
+            return -v if math.isfinite(v) else 1e300
+
+        res = so.minimize(neg, (best_R @ Uk).ravel(), method="L-BFGS-B", options={"maxiter": 200})
+        consider("L-BFGS from the best random/mixture start", res.x.reshape(shape) @ Uk.T, 1.0)
     best_family = max(fam, key=lambda k: fam[k]["margin"])
     return {"best_margin": fam[best_family]["margin"], "best_family": best_family, "families": fam,
-            "printed_m": printed_m, "closed_form_at_solution": margin_44(problem, Pst, printed_m=printed_m)}
+            "printed_m": printed_m, "closed_form_at_solution": margin_44(problem, Pst, printed_m=printed_m),
+            "feasible_tried": feasible["count"], "max_feasible_relative_loss": feasible["max_relative_loss"],
+            "zero_start_relative_loss": float((problem.Y ** 2).sum()) / problem.m - problem.L_tilde}
+
+
+def feasible_44_start(problem: Problem, *, c: float | None = None, seed: int = 0) -> list[np.ndarray]:
+    """The balanced start with product c·YZ^† (c maximizing (4.4)'s margin when None): conditions 1–3 of Thm 4.4
+    hold there whenever :func:`search_44` finds this family feasible."""
+    from gnndyn.models.patel_init import balanced
+
+    if c is None:
+        c = search_44(problem, random_starts=0, refine=True)["families"]["scaled solution c·YZ^†"]["c"]
+    return balanced(problem.widths.dims, product=c * problem.min_norm_solution, seed=seed)
 
 
 def check_44_feasibility(problem: Problem, **search) -> Verdict:
@@ -218,5 +265,19 @@ def check_44_feasibility(problem: Problem, **search) -> Verdict:
                    r["best_family"], {"d_y ≤ min(d_1..d_H)": problem.widths.thm44_widths}, problem.widths.thm44_widths, r)
 
 
-__all__ = ["balance_residual", "check_44_feasibility", "check_balance_conserved", "check_thm42", "check_thm44", "energy",
-           "imbalance_drift", "imbalances", "margin_44", "min_energy", "product_error", "search_44", "thm44_conditions"]
+__all__ = [
+    "balance_residual",
+    "check_44_feasibility",
+    "check_balance_conserved",
+    "check_thm42",
+    "check_thm44",
+    "energy",
+    "feasible_44_start",
+    "imbalance_drift",
+    "imbalances",
+    "margin_44",
+    "min_energy",
+    "product_error",
+    "search_44",
+    "thm44_conditions",
+]
