@@ -360,3 +360,34 @@ def test_M_is_estimated_from_below_and_the_step_bound_by_hand(gd_setup):
     assert b["eta_max"] == pytest.approx(min(r / (10 * math.sqrt(p * 3)), 1 / (10 * p), 2 / P.rate(prob, W0)), rel=1e-14)
     v = P.check_step_condition(prob, W0, 0.5 * b["eta_max"], M={**M, "M_estimate": 10.0})
     assert v.holds and v.details["estimated"] and "ESTIMATE" in v.statement
+
+
+def test_small_a_leaves_the_ball_and_the_verdicts_say_so():
+    """Below the threshold of (3.8) the path leaves B(W(0), r): the ball verdict fails while Thm 3.1's bound may
+    still hold — its verdict is then marked not applicable."""
+    rng = np.random.default_rng(12)
+    prob = P.make_problem(rng.standard_normal((4, 10)), rng.standard_normal((1, 10)), [4, 3])
+    W0 = zero_first_layer(prob.widths.dims, 0.6)
+    assert P.hypothesis(prob, W0)["margin"] < 0
+    path = P.run_path(prob, W0, times=np.linspace(0, 20.0, 11), rtol=1e-9, atol=1e-11)
+    pl, ball = P.check_chatterjee(prob, path)
+    assert not ball.holds and ball.details["max_distance"] > P.radius(W0) == pytest.approx(0.3)
+    assert ball.margin == pytest.approx(P.radius(W0) - max(P.distance(w, W0) for w in path.weights), rel=1e-12)
+    # eq. (3.7) is local: at the points still inside the ball the W_1 block alone obeys it
+    assert pl.details["min_ratio_W1"] >= pl.details["alpha_bound"] > 0
+    v = P.check_thm31(prob, path)
+    assert not v.applicable and not v.assumptions["(4/r²)L(W(0)) ≤ βσ²_small/m (eq. 3.8)"]
+
+
+def test_a_bottleneck_is_trained_but_not_covered():
+    rng = np.random.default_rng(13)
+    prob = P.make_problem(rng.standard_normal((4, 12)), rng.standard_normal((2, 12)), [1, 2])
+    assert prob.widths.bottleneck and prob.optimum.case == "rank-constrained"
+    W0 = xavier(prob.widths.dims, seed=0)
+    path = P.run_path(prob, W0, times=np.linspace(0, 5.0, 6), rtol=1e-8, atol=1e-10)
+    assert path.error is None and np.all(path.losses >= prob.L_tilde - 1e-12)  # L̃_H is the rank-capped optimum
+    v = P.check_thm31(prob, path)
+    assert not v.applicable and not v.assumptions["no bottleneck"] and not v.assumptions["W_1(0) = 0"]
+    gd = P.run_path(prob, W0, rule="gd", steps=20, eta=0.01, snapshot_every=5)
+    b = E.check_balance_conserved(gd)
+    assert not b.applicable and b.details["eta"] == 0.01 and b.details["max_drift"] > 0
