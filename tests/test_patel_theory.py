@@ -126,6 +126,9 @@ def test_thm31_against_the_scalar_flow_in_closed_form():
     assert v.holds and v.applicable and v.details["violations"] == 0
     assert v.details["rate_bound"] == pytest.approx(a * a * s / m, rel=1e-12)
     assert v.details["measured_rate"] >= 4 * a * a * s / m
+    fr = P.fit_rate(prob, path)
+    assert fr["measured_rate"] == pytest.approx(v.details["measured_rate"], rel=1e-12) and fr["ratio"] >= 4
+    np.testing.assert_allclose(P.relative_losses(prob, path), exact / exact[0], rtol=1e-6)
     # margin (nats) at the tightest point, against the closed form
     floor = P.noise_floor(prob, float(path.losses[0]))
     logm = np.log(exact[0] * np.exp(-a * a * s * times[1:] / m) + floor) - np.log(exact[1:])

@@ -22,7 +22,8 @@ Public API (weights are lists of float64 arrays :math:`[W_1..W_{H+1}]`; checks r
   ``check_hypothesis(problem, Ws0)`` (eq. (3.8)), ``hypothesis(problem, Ws0, factor=4)``,
   ``check_chatterjee(problem, path)`` (Thm 3.2: PL ratio and ball), ``check_weights_bound``,
   ``remark33_thresholds(problem)`` / ``check_remark33(problem, a)`` (printed, re-derived, exact),
-  ``check_remark34(problem, path, tol)``.
+  ``check_remark34(problem, path, tol)``, ``relative_losses(problem, path)`` (the plotted quantity),
+  ``fit_rate(problem, path)`` (measured rate against βσ²_small/m, plateau).
 * :mod:`.energy` — ``imbalances``, ``balance_residual``, ``imbalance_drift(path)``, ``check_balance_conserved(path, tol)``,
   ``energy``, ``min_energy(problem)`` (Thm 4.2), ``check_thm42(problem, Ws)``, ``thm44_conditions`` /
   ``check_thm44(problem, Ws0, path=None)`` (both readings of m), ``margin_44``, ``search_44``, ``check_44_feasibility``, ``feasible_44_start``.
@@ -69,9 +70,11 @@ from gnndyn.theory.patel.flow_bounds import (
     check_remark34,
     check_thm31,
     check_weights_bound,
+    fit_rate,
     hypothesis,
     noise_floor,
     printed_assumptions,
+    relative_losses,
     remark33_thresholds,
 )
 from gnndyn.theory.patel.path import RULES, Path, run_path
@@ -124,6 +127,7 @@ __all__ = [
     "estimate_M",
     "excess",
     "feasible_44_start",
+    "fit_rate",
     "flow_bounds",
     "grad_norm2",
     "gradients",
@@ -143,6 +147,7 @@ __all__ = [
     "product_error",
     "radius",
     "rate",
+    "relative_losses",
     "remark33_thresholds",
     "remark52_iterations",
     "run_path",

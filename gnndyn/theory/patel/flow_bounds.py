@@ -108,6 +108,30 @@ def exp_bound_verdict(name: str, paper: str, statement: str, problem: Problem, t
                    f"{label} = {times[worst]:.6g}", assumptions, all(assumptions.values()), det)
 
 
+def relative_losses(problem: Problem, path: Path) -> np.ndarray:
+    r"""The paper's plotted quantity (§6.1.2), :math:`(\mathcal L(W(T)) - \tilde L_H)/(\mathcal L(W(0)) - \tilde L_H)`."""
+    ex = path.losses - problem.L_tilde
+    return ex / ex[0] if ex[0] > 0 else np.full_like(ex, math.nan)
+
+
+def fit_rate(problem: Problem, path: Path, *, floor_rel: float = FLOOR_REL) -> dict[str, float]:
+    r"""The measured exponential rate: least-squares slope of :math:`-\log(\mathcal L - \tilde L_H)` over the points above
+    the noise floor (the start included), beside the bound's :math:`\beta\sigma^2_{small}/m`; for any rule (for the
+    normalized flow, which has no rate guarantee, ``plateau`` = the smallest relative loss reached shows where it
+    stalls)."""
+    ex = path.losses - problem.L_tilde
+    floor = noise_floor(problem, float(path.losses[0]), floor_rel)
+    idx = np.flatnonzero(ex > floor)
+    rate_ = math.nan
+    if idx.size >= 2 and path.times[idx[-1]] > path.times[idx[0]]:
+        rate_ = float(-np.polyfit(path.times[idx], np.log(ex[idx]), 1)[0])
+    bound = rate(problem, path.start)
+    rel = relative_losses(problem, path)
+    return {"measured_rate": rate_, "rate_bound": bound, "ratio": rate_ / bound if bound > 0 else math.nan,
+            "points": int(idx.size), "plateau": float(np.nanmin(rel)) if rel.size else math.nan,
+            "final": float(rel[-1]) if rel.size else math.nan}
+
+
 def check_thm31(problem: Problem, path: Path, *, floor_rel: float = FLOOR_REL) -> Verdict:
     """Thm 3.1's bound at every recorded time of a gradient-flow path (start = ``path.start``)."""
     Ws0 = path.start
@@ -254,5 +278,5 @@ def sigma_mins(Ws: Weights) -> list[float]:
 
 
 __all__ = ["FLOOR_ABS", "FLOOR_REL", "chatterjee_series", "check_chatterjee", "check_hypothesis", "check_remark33",
-           "check_remark34", "check_thm31", "check_weights_bound", "exp_bound_verdict", "hypothesis", "noise_floor",
-           "printed_assumptions", "remark33_thresholds", "sigma_mins"]
+           "check_remark34", "check_thm31", "check_weights_bound", "exp_bound_verdict", "fit_rate", "hypothesis",
+           "noise_floor", "printed_assumptions", "relative_losses", "remark33_thresholds", "sigma_mins"]
