@@ -302,6 +302,7 @@ def test_thm44_conditions_and_the_feasibility_of_44(small_problem):
     conds = E.check_thm44(prob, W0)
     assert all(x.holds for x in conds[:3]), [x.summary for x in conds]
     path = P.run_path(prob, W0, times=np.linspace(0, 200.0, 5), rtol=1e-10, atol=1e-12)
+    assert E.balance_series(path).max() < 1e-9  # balanced starts stay balanced along the flow
     final = E.check_thm44(prob, W0, path)[-1]
     assert final.applicable and final.holds, final.summary
 

@@ -24,7 +24,7 @@ Public API (weights are lists of float64 arrays :math:`[W_1..W_{H+1}]`; checks r
   ``remark33_thresholds(problem)`` / ``check_remark33(problem, a)`` (printed, re-derived, exact),
   ``check_remark34(problem, path, tol)``, ``relative_losses(problem, path)`` (the plotted quantity),
   ``fit_rate(problem, path)`` (measured rate against βσ²_small/m, plateau).
-* :mod:`.energy` — ``imbalances``, ``balance_residual``, ``imbalance_drift(path)``, ``check_balance_conserved(path, tol)``,
+* :mod:`.energy` — ``imbalances``, ``balance_residual``, ``balance_series(path)``, ``imbalance_drift(path)``, ``check_balance_conserved(path, tol)``,
   ``energy``, ``min_energy(problem)`` (Thm 4.2), ``check_thm42(problem, Ws)``, ``thm44_conditions`` /
   ``check_thm44(problem, Ws0, path=None)`` (both readings of m), ``margin_44``, ``search_44``, ``check_44_feasibility``, ``feasible_44_start``.
 * :mod:`.descent` — ``contraction``, ``check_thm51(problem, path, M=None)``, ``estimate_M`` (lower estimate from
@@ -46,6 +46,7 @@ from gnndyn.theory.patel.descent import (
 )
 from gnndyn.theory.patel.energy import (
     balance_residual,
+    balance_series,
     check_44_feasibility,
     check_balance_conserved,
     check_thm42,
@@ -103,6 +104,7 @@ __all__ = [
     "Path",
     "Problem",
     "balance_residual",
+    "balance_series",
     "beta",
     "chatterjee_series",
     "check_44_feasibility",

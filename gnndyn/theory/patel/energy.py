@@ -44,6 +44,11 @@ def balance_residual(Ws: Weights, *, relative: bool = True) -> float:
     return out
 
 
+def balance_series(path: Path, *, relative: bool = True) -> np.ndarray:
+    """:func:`balance_residual` at every snapshot of a path (0 along the flow from a balanced start)."""
+    return np.array([balance_residual(w, relative=relative) for w in path.weights])
+
+
 def imbalance_drift(path: Path) -> np.ndarray:
     r""":math:`\max_\ell\|D_\ell(t) - D_\ell(0)\|_F / \max_\ell\|W_\ell(0)\|_F^2` at every snapshot (0 for an exact flow)."""
     D0 = imbalances(path.start)
@@ -267,6 +272,7 @@ def check_44_feasibility(problem: Problem, **search) -> Verdict:
 
 __all__ = [
     "balance_residual",
+    "balance_series",
     "check_44_feasibility",
     "check_balance_conserved",
     "check_thm42",
