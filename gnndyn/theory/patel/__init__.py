@@ -24,9 +24,11 @@ Public API (weights are lists of float64 arrays :math:`[W_1..W_{H+1}]`; checks r
   ``remark33_thresholds(problem)`` / ``check_remark33(problem, a)`` (printed, re-derived, exact),
   ``check_remark34(problem, path, tol)``, ``relative_losses(problem, path)`` (the plotted quantity),
   ``fit_rate(problem, path)`` (measured rate against βσ²_small/m, plateau).
-* :mod:`.energy` — ``imbalances``, ``balance_residual``, ``balance_series(path)``, ``imbalance_drift(path)``, ``check_balance_conserved(path, tol)``,
-  ``energy``, ``min_energy(problem)`` (Thm 4.2), ``check_thm42(problem, Ws)``, ``thm44_conditions`` /
-  ``check_thm44(problem, Ws0, path=None)`` (both readings of m), ``margin_44``, ``search_44``, ``check_44_feasibility``, ``feasible_44_start``.
+* :mod:`.energy` — ``imbalances``, ``balance_residual``, ``balance_series(path)``, ``imbalance_drift(path)``,
+  ``check_balance_conserved(path, tol)``, ``energy`` (``weight_energy`` at package level: the name ``energy`` is the
+  module), ``min_energy(problem)`` (Thm 4.2), ``check_thm42(problem, Ws)``, ``thm44_conditions`` /
+  ``check_thm44(problem, Ws0, path=None)`` (both readings of m), ``margin_44``, ``search_44``,
+  ``check_44_feasibility``, ``feasible_44_start``.
 * :mod:`.descent` — ``contraction``, ``check_thm51(problem, path, M=None)``, ``estimate_M`` (lower estimate from
   sampled points with exact Hessians), ``step_bound``, ``check_step_condition`` (an estimate),
   ``check_gd_hypothesis`` (16L(0)/r² < βσ²/m), ``sharpness`` (λ_max, 2/λ_max), ``remark52_iterations``, ``check_remark52``.
