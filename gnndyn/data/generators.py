@@ -8,7 +8,10 @@ distribution. Cost O(n + m) time and memory, so 10⁶ nodes and 10⁷ edges take
 
 from __future__ import annotations
 
+import contextvars
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import networkx as nx
 import numpy as np
@@ -16,6 +19,28 @@ import torch
 
 from gnndyn.data.graph import Graph, canonical_edge_index
 from gnndyn.errors import GnndynError
+
+
+_DRY = contextvars.ContextVar("gnndyn_generator_dry_run", default=False)
+
+
+class Validated(Exception):
+    """Raised in a dry run (:func:`dry_run`) where a generator has checked its parameters and would start sampling."""
+
+
+@contextmanager
+def dry_run() -> Iterator[None]:
+    """Within the block, generators check their parameters and raise :class:`Validated` instead of sampling."""
+    tok = _DRY.set(True)
+    try:
+        yield
+    finally:
+        _DRY.reset(tok)
+
+
+def _validated() -> None:
+    if _DRY.get():
+        raise Validated()
 
 
 def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -85,6 +110,7 @@ def sbm(
         raise GnndynError("probs must be symmetric for an undirected SBM.")
     for p in P.ravel():
         _check_prob("an SBM edge probability", float(p))
+    _validated()
     rng = np.random.default_rng(seed)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     rows, cols = [], []
@@ -124,6 +150,7 @@ def random_regular(n: int, degree: int, *, seed: int = 0) -> Graph:
         raise GnndynError(f"degree must satisfy 0 ≤ degree < n={n}; got {degree}.")
     if (n * degree) % 2:
         raise GnndynError(f"a {degree}-regular graph on {n} nodes does not exist: n·degree must be even.")
+    _validated()
     G = nx.random_regular_graph(degree, n, seed=seed)
     edges = np.array(list(G.edges()), dtype=np.int64).reshape(-1, 2).T
     return Graph.from_edges(edges, n, name="random-regular", meta={"generator": "random-regular", "n": n, "degree": degree, "seed": seed})
@@ -194,6 +221,10 @@ def csbm(
         p_out_ = 0.01 if p_out is None else float(p_out)
         _check_prob("p_in", p_in_)
         _check_prob("p_out", p_out_)
+    if not deshpande and feature_dim < C:
+        raise GnndynError(f"csbm: feature_dim={feature_dim} must be ≥ classes={C} for the natural parametrization.")
+    if not (math.isfinite(noise) and noise >= 0):
+        raise GnndynError(f"csbm: noise must be a finite number ≥ 0; got {noise}.")
     sizes = [n // C + (c < n % C) for c in range(C)]
     P = np.full((C, C), p_out_)
     np.fill_diagonal(P, p_in_)

@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from gnndyn.errors import resolve
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
@@ -85,6 +85,14 @@ class BackwardOversmoothingSpec(ExperimentSpec):
             if not lr > 0:
                 raise ValueError(f"learning rate of {name} must be > 0; got {lr}")
         return v
+
+    @model_validator(mode="after")
+    def _windows(self) -> "BackwardOversmoothingSpec":
+        """The drop factor compares epochs t ≤ early_steps with t ≥ steps/2: that needs early_steps < steps/2."""
+        if not self.early_steps < self.steps / 2:
+            raise ValueError(f"early_steps={self.early_steps} must be < steps/2 = {self.steps / 2:g} (the drop factor "
+                             f"compares epochs t ≤ early_steps with t ≥ steps/2); lower early_steps or raise steps")
+        return self
 
 
 def uninformative_loss(loss_name: str, target: torch.Tensor) -> float:
