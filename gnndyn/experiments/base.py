@@ -249,7 +249,8 @@ def run_experiment(spec: ExperimentSpec, out: str | os.PathLike, *, figures: boo
         extra: dict[str, Any] = {"divergences": divs}
         if divs and status == "ok":
             status = "diverged"
-            error = f"training diverged in {len(divs)} series: " + "; ".join(d["message"] for d in divs[:3])
+            names = ", ".join(f"{d['series']} (step {d['step']})" for d in divs[:5]) + (", …" if len(divs) > 5 else "")
+            error = f"training diverged in {len(divs)} series: {names}. First: {divs[0]['message']}"
             result.verdicts.append(Verdict(
                 "training.finite", "gnndyn", "the loss and gradients stay finite (and the loss below divergence_factor "
                 "× its initial value)", False, float("nan"),
@@ -277,6 +278,35 @@ def run_experiment(spec: ExperimentSpec, out: str | os.PathLike, *, figures: boo
     return store, result
 
 
+class _DrawingStore(RunStore):
+    """The store as figure functions see it: metric and table values that cannot be drawn (±inf, NaN, beyond
+    ±1e200 or non-zero below 1e-200 in magnitude, as a diverged run leaves them) read as NaN, so that no axis or tick computation overflows."""
+
+    def metrics(self):
+        from gnndyn.report.plots import DRAWABLE, TINY
+
+        df = super().metrics()
+        v = df["value"].to_numpy(dtype=float, copy=True)
+        bad = ~(abs(v) < DRAWABLE) | ((v != 0) & (abs(v) < TINY))
+        if bad.any():
+            v[bad] = float("nan")
+            df = df.assign(value=v)
+        return df
+
+    def table(self, name: str):
+        import numpy as np
+
+        from gnndyn.report.plots import DRAWABLE
+
+        df = super().table(name)
+        for c in df.columns:
+            if df[c].dtype.kind == "f":
+                col = df[c].to_numpy(dtype=float, copy=True)
+                col[~(np.abs(col) < DRAWABLE)] = np.nan
+                df[c] = col
+        return df
+
+
 def draw_figures(exp: Experiment, store: RunStore) -> dict[str, str]:
     """Draw and save the experiment's figures from the store. A figure function that fails (on NaN/inf
     values of a diverged run, say) does not stop the run: its error is returned (name → message), saved
@@ -290,14 +320,18 @@ def draw_figures(exp: Experiment, store: RunStore) -> dict[str, str]:
     errors: dict[str, str] = {}
     try:
         with np.errstate(all="ignore"):
-            figs = exp.figures(store)
+            figs = exp.figures(_DrawingStore(store.root))
     except GnndynError:
         raise
     except Exception as exc:  # noqa: BLE001  (a figure must not sink a run)
         figs = {}
         errors[exp.name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    from gnndyn.report.plots import drawable
+
     for name, fig in figs.items():
         try:
+            for note in drawable(fig):
+                errors[f"{name} (partial)"] = note
             store.save_figure(fig, name)
         except Exception as exc:  # noqa: BLE001
             errors[name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -117,5 +117,7 @@ def aggregate(verdicts: list[Verdict], *, label: str = "seed") -> Verdict:
         where=f"{v.where}; worst of {len(verdicts)} {label}s ({label} {worst})",
         assumptions=assumptions, applicable=all(x.applicable for x in verdicts),
         details={"held": n_hold, "total": len(verdicts), "worst": v.details,
-                 "margins": [x.margin for x in verdicts]},
+                 "margins": [x.margin for x in verdicts], "places": [x.where for x in verdicts],
+                 **({"series": [x.details["series"] for x in verdicts if "series" in x.details]}
+                    if any("series" in x.details for x in verdicts) else {})},
     )

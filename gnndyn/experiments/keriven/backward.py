@@ -121,7 +121,12 @@ def _spectral_probe(schedule) -> Probe:
 
 
 def drop_factors(grads: np.ndarray, steps: np.ndarray, early: int, total: int) -> np.ndarray:
-    """Per layer: max_{t ≤ early} G_k(t) / max_{t ≥ total/2} G_k(t) (``grads`` is steps × layers)."""
+    """Per layer: max_{t ≤ early} G_k(t) / max_{t ≥ total/2} G_k(t) (``grads`` is steps × layers).
+
+    NaN for every layer when a window holds no recorded step (a run that diverged before ``total/2``)."""
+    grads = np.asarray(grads, dtype=float).reshape(len(steps), -1)
+    if not (steps <= early).any() or not (steps >= total / 2).any():
+        return np.full(grads.shape[1], np.nan)
     e = grads[steps <= early].max(0)
     late = grads[steps >= total / 2].max(0)
     with np.errstate(divide="ignore"):
@@ -171,7 +176,7 @@ def run_backward(spec: BackwardOversmoothingSpec, ctx: RunContext) -> Experiment
                         pv = d.pivot_table(index="step", columns="layer", values="value")
                         gd = select(df, "global_delta", series=name, seed=seed).sort_values("step")
                         stat = {
-                            "seed": seed, "depth": depth, "arch": arch, "optimizer": opt_name,
+                            "seed": seed, "depth": depth, "arch": arch, "optimizer": opt_name, "series": name,
                             "drop": drop_factors(pv.to_numpy(), pv.index.to_numpy(), spec.early_steps, spec.steps),
                             "final_loss": res.final_loss, "uninformative": base, "accuracy": acc,
                             "diverged": res.diverged is not None,
@@ -220,7 +225,7 @@ def _verdicts(spec: BackwardOversmoothingSpec, stats: dict[str, list[dict]], lam
                 where=f"seed {s['seed']}: smallest drop factor {mn:.3g} (layer {k}), median {np.median(s['drop']):.3g}; "
                       f"final loss {s['final_loss']:.4g} vs uninformative {s['uninformative']:.4g}"
                       + ("; training diverged" if s["diverged"] else ""),
-                details={"drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
+                details={"series": s["series"], "drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
                          "uninformative_loss": s["uninformative"], "accuracy": s["accuracy"],
                          "first_globally_delta_stationary_epoch": s["first_stationary"], "delta": spec.delta,
                          "alpha_final": s["alpha"], "xi_q_alpha": thy.xi(q, s["alpha"]) if s["alpha"] < 1 else None},
@@ -240,7 +245,7 @@ def _verdicts(spec: BackwardOversmoothingSpec, stats: dict[str, list[dict]], lam
                 holds=bool(not stuck and not s["diverged"]), margin=spec.drop_factor - mn if high else float("inf"),
                 where=f"seed {s['seed']}: smallest drop factor {mn:.3g} (layer {k}), median {np.median(s['drop']):.3g}; "
                       f"final loss {s['final_loss']:.4g} vs uninformative {s['uninformative']:.4g}",
-                details={"drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
+                details={"series": s["series"], "drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
                          "uninformative_loss": s["uninformative"], "accuracy": s["accuracy"]},
             ))
         if per_seed:
@@ -256,7 +261,8 @@ def _verdicts(spec: BackwardOversmoothingSpec, stats: dict[str, list[dict]], lam
                 assumptions=dict(a14), applicable=all(a14.values()),
                 where=f"seed {s['seed']}: final loss {s['final_loss']:.4g} vs uninformative {s['uninformative']:.4g}"
                       + (f", accuracy {s['accuracy']:.3f}" if math.isfinite(s["accuracy"]) else ""),
-                details={"final_loss": s["final_loss"], "uninformative_loss": s["uninformative"], "accuracy": s["accuracy"]},
+                details={"series": s["series"], "final_loss": s["final_loss"], "uninformative_loss": s["uninformative"],
+                         "accuracy": s["accuracy"]},
             ))
         if per_seed:
             out.append(aggregate(per_seed))
