@@ -228,7 +228,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> No
     if not store.path("spec.json").exists():
         _fail(f"{run_dir} is not a run folder (no spec.json).")
     try:
-        why = store.incomplete()
+        why = store.incomplete(include_report=False)
         store.metrics()  # a damaged metrics file stops here, before anything is written
         store.checks()
         errors = draw_figures(get_experiment(store.spec()["experiment"]), store)

@@ -62,7 +62,7 @@ def render_report(store: RunStore) -> str:
     title = f"gnndyn — {spec.get('experiment', 'run')}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"]
     parts.append(f"<h1>{html.escape(title)}</h1>")
-    why = store.incomplete()
+    why = store.incomplete(include_report=False)
     if why:
         parts.append(f"<div class='incomplete' role='alert'><b>INCOMPLETE RUN</b> — this folder is not a finished run: "
                      f"{html.escape(why)}. What is shown below is only what was recorded before it stopped.</div>")

@@ -187,8 +187,9 @@ class RunStore:
             shutil.rmtree(r)
         r.mkdir(parents=True, exist_ok=True)
 
-    def incomplete(self) -> str | None:
-        """Why this folder is not a finished run, in words (``None`` when it is one)."""
+    def incomplete(self, *, include_report: bool = True) -> str | None:
+        """Why this folder is not a finished run, in words (``None`` when it is one). With
+        ``include_report=False`` a missing report does not count (what a report being written asks)."""
         if not self.path("run.json").exists():
             return "it has no run.json: the run was stopped before it started recording, or the folder was not written by gnndyn"
         run = self.read_json("run.json")
@@ -197,7 +198,7 @@ class RunStore:
             return (f"run.json says status {status!r}: the run was stopped (killed or crashed) before it finished; "
                     f"only what was measured up to then is here")
         done = set(run.get("completed", STAGES))
-        missing = [s for s in STAGES[:3] if s not in done]
+        missing = [s for s in (STAGES if include_report else STAGES[:3]) if s not in done]
         if missing:
             return f"the run ended ({status}) but did not complete: {', '.join(missing)} missing"
         return None
