@@ -213,15 +213,17 @@ def test_recorder_flushes_at_series_end_and_every_few_seconds(tmp_path, monkeypa
 
     store = RunStore(tmp_path)
     written = []
-    rec = Recorder(sink=lambda t: written.append(t.num_rows), flush_every_s=5.0)
+    clock = [1000.0]
+    monkeypatch.setattr(m._time, "monotonic", lambda: clock[0])
+    rec = Recorder(sink=lambda t: written.append(t.num_rows), flush_every_s=5.0, min_interval_s=0.5)
     rec.add("a", 0, 0, "loss", 1.0)
     rec.add("a", 0, 1, "loss", 0.5)
     assert written == []
+    clock[0] += 1.0
     rec.add("b", 0, 0, "loss", 2.0)  # a new series: "a" ended
     assert written == [2]
-    clock = [1000.0]
-    monkeypatch.setattr(m._time, "monotonic", lambda: clock[0])
-    rec._flushed_at = clock[0]
+    rec.add("c", 0, 0, "loss", 2.0)  # "b" ended too, but within min_interval_s of the last write: folded
+    assert written == [2]
     for k in range(1, 200):
         rec.add("b", 0, k, "loss", 1.0)
     assert written == [2]  # no time passed
@@ -229,6 +231,7 @@ def test_recorder_flushes_at_series_end_and_every_few_seconds(tmp_path, monkeypa
     for k in range(200, 300):
         rec.add("b", 0, k, "loss", 1.0)
     assert len(written) == 2 and written[1] > 200
+    clock[0] += 1.0
     rec.series_done()
     assert written[-1] == len(rec)
     store.write_metrics(rec.table())

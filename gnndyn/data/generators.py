@@ -24,6 +24,10 @@ from gnndyn.errors import GnndynError
 _DRY = contextvars.ContextVar("gnndyn_generator_dry_run", default=False)
 
 
+class MissingParameterError(GnndynError):
+    """A generator was given too few parameters to build a graph (an experiment may still fill them in)."""
+
+
 class Validated(Exception):
     """Raised in a dry run (:func:`dry_run`) where a generator has checked its parameters and would start sampling."""
 
@@ -134,8 +138,10 @@ def sbm(
 def erdos_renyi(n: int, p: float | None = None, *, avg_degree: float | None = None, seed: int = 0) -> Graph:
     """Erdős–Rényi G(n, p); give either ``p`` or ``avg_degree`` (then p = avg_degree / (n − 1))."""
     _check_positive("n", n)
-    if (p is None) == (avg_degree is None):
-        raise GnndynError("erdos_renyi needs exactly one of p or avg_degree.")
+    if p is None and avg_degree is None:
+        raise MissingParameterError("erdos_renyi needs exactly one of p or avg_degree; got neither.")
+    if p is not None and avg_degree is not None:
+        raise GnndynError("erdos_renyi needs exactly one of p or avg_degree; got both.")
     if p is None:
         p = float(avg_degree) / max(n - 1, 1)
     _check_prob("p", p)

@@ -55,6 +55,7 @@ from gnndyn.spec import ExperimentSpec, GraphSpec, Spec
 from gnndyn.store.run import RunStore
 from gnndyn.theory import awasthi as thy
 from gnndyn.theory.verdict import Verdict, aggregate
+from gnndyn.training.divergence import blown_up
 
 DEGREE_KEYS = ("degree", "avg_degree")
 PAPER_N, PAPER_DEGREE = 100, 5
@@ -121,6 +122,15 @@ def _series_label(key: str | None, v) -> str:
 def _seed_list(spec) -> list[int]:
     """The seeds of a run: ``seeds`` of them from ``seed`` on (both experiments batch them)."""
     return list(range(spec.seed, spec.seed + spec.seeds))
+
+
+def _check_blowup(t: int, loss: torch.Tensor, loss0: torch.Tensor, what) -> None:
+    """Stop population gradient descent when a configuration's loss exceeds the run's divergence_factor × its
+    initial value (:mod:`gnndyn.training.divergence`), as every training loop of gnndyn does."""
+    for b in range(loss.shape[0]):
+        why = blown_up(float(loss[b]), float(loss0[b]))
+        if why is not None:
+            raise DivergenceError(t, what(b), float(loss[b]), f"{what(b)}: {why}")
 
 
 class _PopulationGDSpec(Spec):
@@ -255,6 +265,9 @@ def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
             if not bool(torch.isfinite(total).all() and torch.isfinite(grad_sq).all()):
                 b = int((~torch.isfinite(total)).nonzero()[0]) if not bool(torch.isfinite(total).all()) else 0
                 raise DivergenceError(t, f"the population loss of {labels[b]} (seed {items[b][2]})", float(total[b]))
+            if t == 0:
+                total0 = total.clone()
+            _check_blowup(t, total, total0, lambda b: f"the population loss of {labels[b]} (seed {items[b][2]})")
             hist[t] = total
             stats.update(t, alpha, beta, st.geometry.ell, st.B_prime, st.C_prime, st.loss_rows, grad_sq)
             if t >= 1:  # Lemma 2: γ = 0 of segment t (γ = 1 of segment t − 1) and its midpoint γ = ½
@@ -468,6 +481,9 @@ def _run_fig2(spec: AwasthiFig2Spec, ctx: RunContext) -> ExperimentResult:
                 if not bool(torch.isfinite(loss).all()):
                     b = int((~torch.isfinite(loss)).nonzero()[0])
                     raise DivergenceError(t, f"the population loss of {label} (seed {seeds[b]})", float(loss[b]))
+                if t == 0:
+                    loss0 = loss.clone()
+                _check_blowup(t, loss, loss0, lambda b: f"the population loss of {label} (seed {seeds[b]})")
                 raw[t] = (loss / kappa).numpy()
                 M = W1 + torch.tensor(dreg, dtype=dtype)[:, None, None] * W2
                 sigma = torch.einsum("bir,brs,bis->bi", V.transpose(1, 2), M, V.transpose(1, 2)).numpy()

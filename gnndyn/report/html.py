@@ -83,6 +83,10 @@ def render_report(store: RunStore) -> str:
             parts.append(f"<pre class='bad'>{html.escape(run['error'])}</pre>")
     parts.append("<h2>Verdicts</h2>")
     parts.append(_verdict_rows(checks))
+    if checks:
+        from gnndyn.theory.verdict import MARGIN_NOTE
+
+        parts.append(f"<p class='sub'>{html.escape(MARGIN_NOTE)}</p>")
     summary = run.get("summary") or {}
     if summary:
         parts.append("<h2>Headline numbers</h2><table>")

@@ -47,17 +47,21 @@ class Recorder:
 
     With a ``sink`` (``sink(table)``, e.g. :meth:`RunStore.write_metrics`) the rows recorded so far reach
     disk as the run goes: when a new series starts (the previous one ended), when a training loop calls
-    :meth:`series_done`, and at least every ``flush_every_s`` seconds of a long loop. A run killed with
-    SIGKILL therefore keeps what it measured up to the last flush.
+    :meth:`series_done`, and at least every ``flush_every_s`` seconds of a long loop. Series ends closer than
+    ``min_interval_s`` to the last write are folded into the next one, so that thousands of short series do
+    not rewrite the file thousands of times. A run killed with SIGKILL therefore keeps what it measured up to
+    the last flush (at most ``flush_every_s`` seconds of a loop, or ``min_interval_s`` of short series).
 
     ``divergences`` lists the series whose training stopped at a non-finite or blown-up value
     (:meth:`mark_diverged`); the run reads it to set its status.
     """
 
-    def __init__(self, sink: Callable[[pa.Table], Any] | None = None, *, flush_every_s: float = 5.0) -> None:
+    def __init__(self, sink: Callable[[pa.Table], Any] | None = None, *, flush_every_s: float = 5.0,
+                 min_interval_s: float = 0.5) -> None:
         self._cols: dict[str, list[Any]] = {f.name: [] for f in SCHEMA}
         self.sink = sink
         self.flush_every_s = float(flush_every_s)
+        self.min_interval_s = float(min_interval_s)
         self.divergences: list[dict[str, Any]] = []
         self._series_seen: set[tuple[str, int]] = set()
         self._last: tuple[str, int] | None = None
@@ -76,8 +80,9 @@ class Recorder:
         self._flushed_at = _time.monotonic()
 
     def series_done(self) -> None:
-        """A training loop finished a series: flush."""
-        self.flush()
+        """A training loop finished a series: flush (unless the last write is under ``min_interval_s`` old)."""
+        if _time.monotonic() - self._flushed_at >= self.min_interval_s:
+            self.flush()
 
     def mark_diverged(self, series: str, seed: int, step: int, message: str) -> None:
         """Record that ``series`` (seed ``seed``) stopped at ``step`` because training diverged."""
@@ -88,7 +93,7 @@ class Recorder:
         key = (series, seed)
         if key != self._last:
             if self._last is not None and key not in self._series_seen:
-                self.flush()  # a new series starts: the previous one ended
+                self.series_done()  # a new series starts: the previous one ended
             self._series_seen.add(key)
             self._last = key
         self._tick += 1

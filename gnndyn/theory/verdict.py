@@ -85,6 +85,12 @@ class Verdict:
         return d
 
 
+#: the margin convention in one sentence (shown under every verdict table of the report)
+MARGIN_NOTE = ("margin: the signed slack of the claim at its tightest point (bound − measured, or measured − bound), "
+               "absolute unless the check says relative; ≥ 0 when the claim holds, ≤ 0 when it is violated; "
+               "nan: no finite slack measures the outcome; +inf: the bound is vacuous; −inf: violated by a "
+               "non-finite value.")
+
 #: the assumption a verdict on a diverged series fails
 FINITE_TRAINING = "training stayed finite"
 
