@@ -48,6 +48,8 @@ def _validated() -> None:
 
 
 def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise GnndynError(f"{name} must be a finite number; got {value}.")
     if value < 0 or (value == 0 and not allow_zero):
         rel = "≥ 0" if allow_zero else "> 0"
         raise GnndynError(f"{name} must be {rel}; got {value}.")
