@@ -178,7 +178,8 @@ def mark_diverged_verdicts(verdicts: list[Verdict], divergences: list[dict], all
     """Verdicts computed on a diverged series become "not assessed" (:func:`gnndyn.theory.verdict.mark_diverged`).
 
     A verdict is taken to concern a diverged series when it names it (in its name, place, statement or
-    details), or when it names no series of the run at all (then nothing shows it is unaffected)."""
+    details), or when it names no series of the run at all (then nothing shows it is unaffected). gnndyn's own
+    checks of the run (names ``training.*``, ``gnndyn.*``: did training stay finite?) are left as they are."""
     if not divergences:
         return verdicts
     bad = {d["series"] for d in divergences}
@@ -187,7 +188,7 @@ def mark_diverged_verdicts(verdicts: list[Verdict], divergences: list[dict], all
         why += f"; … {len(divergences) - 5} more"
     out = []
     for v in verdicts:
-        if v.name == "training.finite":
+        if v.name.startswith(("training.", "gnndyn.")):  # checks of the run itself (did it stay finite?)
             out.append(v)
             continue
         named = [s for s in all_series if _touches(v, s)]
