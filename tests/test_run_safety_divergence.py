@@ -233,3 +233,18 @@ def test_eq46_on_a_regular_graph_holds_within_floating_point_error():
     # without a scale the old relative test is unchanged
     assert not athy.check_eq46(exact, eq46, where="x", depth=3, regular=True).holds
     assert athy.check_eq46(1.0, 1.0 + 1e-12, where="x", depth=1, regular=False).margin > 0
+
+
+def test_pythagoras_near_the_optimum_allows_the_rounding_of_l_minus_l_star():
+    from gnndyn.theory import xu
+
+    L_star, L = 3.0, 3.0 + 1e-9  # rhs = L − L* = 1e-9 carries an absolute rounding error ~ ε·L ≈ 7e-16
+    rhs = L - L_star
+    lhs = rhs + 4e-16  # relative difference 4e-7 ≫ rtol, absolute one at the rounding level of L
+    assert not xu.check_pythagoras([("x", lhs, rhs)]).holds  # the relative test alone calls it violated
+    v = xu.check_pythagoras([("x", lhs, rhs, L + L_star)])
+    assert v.holds and v.margin >= 0
+    v = xu.check_pythagoras([("x", rhs * 1.01, rhs, L + L_star)])  # a real discrepancy is still caught
+    assert not v.holds and v.margin < 0
+    v = xu.check_pythagoras([("a", 1.0, 1.0 + 1e-12), ("b", 2.0, 2.0)])
+    assert v.holds and v.margin == pytest.approx(1e-9 - 1e-12, rel=1e-3)  # unchanged without a scale
