@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 import gnndyn as gd
 from gnndyn.cli import app
-from gnndyn.errors import DivergenceError
 from gnndyn.models import teacher_student as ts
 from gnndyn.models.losses import get_loss
 from gnndyn.store import Recorder, RunStore
