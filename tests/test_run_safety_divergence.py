@@ -247,3 +247,22 @@ def test_pythagoras_near_the_optimum_allows_the_rounding_of_l_minus_l_star():
     assert not v.holds and v.margin < 0
     v = xu.check_pythagoras([("a", 1.0, 1.0 + 1e-12), ("b", 2.0, 2.0)])
     assert v.holds and v.margin == pytest.approx(1e-9 - 1e-12, rel=1e-3)  # unchanged without a scale
+
+
+def test_backward_identity_mse_non_finite_without_blow_up_rule_does_not_crash(tmp_path):
+    """divergence_factor=null: only the non-finite loss stops a series; the checks at that point see NaN."""
+    res = runner.invoke(app, ["run", "backward-oversmoothing", "--out", str(tmp_path / "D"), *BACKWARD,
+                              "--set", "steps=40", "--set", "optimizers.gd=3", "--set", "model.activation=identity",
+                              "--set", "loss=mse", "--set", "divergence_factor=null"])
+    assert res.exit_code == 3, res.output
+    run = json.loads((tmp_path / "D" / "run.json").read_text())
+    assert run["status"] == "diverged" and "report" in run["completed"] and not run.get("figure_errors")
+    assert all("is nan" in d["message"] or "is inf" in d["message"] for d in run["divergences"])
+
+
+def test_compare_bound_on_all_nan_values_is_not_a_hold():
+    from gnndyn.theory.keriven.bounds import compare_bound
+
+    holds, margin, i, ratio = compare_bound([math.nan, math.nan], [1.0, 1.0])
+    assert not holds and math.isnan(margin) and math.isnan(ratio)
+    assert compare_bound([0.5, 2.0], [1.0, 1.0])[:3] == (False, -1.0, 1)  # finite values unchanged
