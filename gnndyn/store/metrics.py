@@ -67,7 +67,6 @@ class Recorder:
         self._last: tuple[str, int] | None = None
         self._flushed_at = _time.monotonic()
         self._flushed_rows = 0
-        self._tick = 0
 
     def __len__(self) -> int:
         return len(self._cols["value"])
@@ -96,8 +95,7 @@ class Recorder:
                 self.series_done()  # a new series starts: the previous one ended
             self._series_seen.add(key)
             self._last = key
-        self._tick += 1
-        if self.sink is not None and self._tick % 64 == 0 and _time.monotonic() - self._flushed_at >= self.flush_every_s:
+        if _time.monotonic() - self._flushed_at >= self.flush_every_s:
             self.flush()
 
     def add(self, series: str, seed: int, step: int, quantity: str, value: float, *, layer: int = -1,
