@@ -41,7 +41,9 @@ def _print_verdicts(checks: list[dict]) -> None:
     for col in ("paper", "verdict", "margin", "where"):
         t.add_column(col, overflow="fold")
     for c in checks:
-        if not c.get("applicable", True):
+        if c.get("details", {}).get("diverged"):
+            word = "[yellow]not assessed[/] (training diverged)"
+        elif not c.get("applicable", True):
             word = ("[yellow]holds[/]" if c["holds"] else "[yellow]violated[/]") + " (assumptions not met)"
         else:
             word = "[green]holds[/]" if c["holds"] else "[bold red]VIOLATED[/]"
@@ -65,13 +67,27 @@ def list_experiments() -> None:
     console.print(t)
 
 
-def _execute(spec, out: Optional[Path]) -> None:
+def _fresh_folder(base: Path) -> Path:
+    """``base`` if it is free (absent or an empty folder), else the first free ``base-2``, ``base-3``…"""
+    def free(p: Path) -> bool:
+        return not p.exists() or (p.is_dir() and not any(p.iterdir()))
+
+    if free(base):
+        return base
+    i = 2
+    while not free(base.with_name(f"{base.name}-{i}")):
+        i += 1
+    return base.with_name(f"{base.name}-{i}")
+
+
+def _execute(spec, out: Optional[Path], *, default_out: Path, overwrite: bool = False) -> None:
     from gnndyn.experiments import run_experiment
 
-    out = out or Path("runs") / spec.experiment
+    if out is None:
+        out = default_out if overwrite else _fresh_folder(default_out)
     console.print(f"running [bold]{spec.experiment}[/] (seed {spec.seed}, {spec.dtype}, {spec.device}) → {out}")
     try:
-        store, result = run_experiment(spec, out)
+        store, result = run_experiment(spec, out, overwrite=overwrite)
     except DivergenceError as exc:
         err.print(f"[bold red]diverged:[/] {exc}")
         err.print(f"what was recorded is in {out} (report: {out / 'report.html'})")
@@ -82,6 +98,14 @@ def _execute(spec, out: Optional[Path]) -> None:
     for k, v in result.summary.items():
         console.print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}", highlight=False)
     console.print(f"report: {(store.root / 'report.html').resolve()}")
+    status = store.read_json("run.json").get("status")
+    if status == "diverged":
+        err.print(f"[bold red]diverged:[/] {store.read_json('run.json').get('error')}")
+        err.print(f"what was recorded is in {out}; verdicts on diverged series are marked 'not assessed'")
+        raise typer.Exit(3)
+
+
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder whole (default: refuse).")]
 
 
 @app.command()
@@ -94,21 +118,26 @@ def run(
     device: Annotated[Optional[str], typer.Option(help="cpu (default) or cuda[:i].")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float64 (default) or float32.")] = None,
     data_root: Annotated[Optional[str], typer.Option("--data-root", help="Data root: Planetoid's <Name>/raw/, us-climate's climate/ (else $GNNDYN_DATA_ROOT).")] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
-    """Run experiment NAME and write its folder: spec.json, metrics.parquet, checks.json, figures/, report.html."""
+    """Run experiment NAME and write its folder: spec.json, metrics.parquet, checks.json, figures/, report.html.
+
+    An existing run folder is never written into: --out must be new (or empty) unless --overwrite; without
+    --out the run goes to runs/NAME, or runs/NAME-2, -3… when that is taken. Exit code 3: training diverged."""
     from gnndyn.experiments import make_spec
 
     try:
         spec = make_spec(name, set_ or [], seed=seed, seeds=seeds, device=device, dtype=dtype, data_root=data_root)
     except GnndynError as exc:
         _fail(str(exc))
-    _execute(spec, out)
+    _execute(spec, out, default_out=Path("runs") / spec.experiment, overwrite=overwrite)
 
 
 @app.command()
 def rerun(
     run_dir: Annotated[Path, typer.Argument(help="A run folder (or its spec.json).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the new run (default RUN_DIR-rerun).")] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Re-run a saved spec; on the CPU the numbers are identical."""
     from gnndyn.experiments import load_spec
@@ -118,7 +147,7 @@ def rerun(
     except GnndynError as exc:
         _fail(str(exc))
     base = run_dir if run_dir.is_dir() else run_dir.parent
-    _execute(spec, out or base.with_name(base.name + "-rerun"))
+    _execute(spec, out, default_out=base.with_name(base.name + "-rerun"), overwrite=overwrite)
 
 
 @app.command()
@@ -187,7 +216,10 @@ def graph_info(
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
-    """Rebuild figures and report.html of a run from its stored files only."""
+    """Rebuild figures and report.html of a run from its stored files only.
+
+    A folder of a run that did not finish (killed, crashed) gets a report under a visible "incomplete"
+    banner, and this command says so (exit code 1); a damaged file is named and nothing is written."""
     from gnndyn.experiments.base import draw_figures, get_experiment
     from gnndyn.report import write_report
     from gnndyn.store import RunStore
@@ -196,11 +228,24 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> No
     if not store.path("spec.json").exists():
         _fail(f"{run_dir} is not a run folder (no spec.json).")
     try:
-        draw_figures(get_experiment(store.spec()["experiment"]), store)
+        why = store.incomplete(include_report=False)
+        store.metrics()  # a damaged metrics file stops here, before anything is written
+        store.checks()
+        errors = draw_figures(get_experiment(store.spec()["experiment"]), store)
+        if store.path("run.json").exists():
+            run = store.read_json("run.json")
+            if run.get("figure_errors") != errors and (errors or run.get("figure_errors")):
+                store.write_json("run.json", {**run, "figure_errors": errors})
+        write_report(store)
     except GnndynError as exc:
         _fail(str(exc))
-    write_report(store)
+    for k, v in errors.items():
+        err.print(f"[yellow]figure {k} could not be drawn:[/] {v}", highlight=False)
     console.print(f"report: {(store.root / 'report.html').resolve()}")
+    if why:
+        err.print(f"[bold yellow]incomplete run:[/] {why}. The report shows what was recorded, under an "
+                  f"'incomplete' banner.", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()

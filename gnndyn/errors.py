@@ -29,13 +29,29 @@ class AssumptionError(GnndynError):
     """A theorem's assumption does not hold and the computation cannot go on without it."""
 
 
+class CorruptFileError(GnndynError):
+    """A file gnndyn reads is damaged, truncated or not what it should be. The message names the file,
+    what is wrong with it and what to do."""
+
+    def __init__(self, path, problem: str, fix: str | None = None):
+        self.path, self.problem = path, problem
+        fix = fix or ("it was probably cut short (a killed run, a full disk, an interrupted copy); delete or "
+                      "replace it, or re-create it (gnndyn rerun, or a fresh copy of the data)")
+        super().__init__(f"{path}: {problem}. {fix[0].upper() + fix[1:]}.")
+
+
+class UnsafeFileError(CorruptFileError):
+    """A data file asks to run code (a pickle naming a class or function gnndyn does not admit)."""
+
+
 class DivergenceError(RuntimeError):
     """Training produced a non-finite loss or gradient. ``step`` is where; the record up to it is kept."""
 
-    def __init__(self, step: int, what: str, value: float):
+    def __init__(self, step: int, what: str, value: float, reason: str | None = None):
         self.step, self.what, self.value = step, what, value
+        cause = reason if reason is not None else f"{what} is {value}"
         super().__init__(
-            f"training diverged at step {step}: {what} is {value}. Everything recorded before step "
+            f"training diverged at step {step}: {cause}. Everything recorded before step "
             f"{step} was kept. Lower the learning rate or the initialization scale."
         )
 

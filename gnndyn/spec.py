@@ -6,19 +6,27 @@ when they parse (numbers, ``true``, ``null``, lists) and as strings otherwise. A
 error that lists the valid ones. ``graph`` and ``operator`` take the parameters of the chosen dataset
 or operator (``graph.n``, ``graph.p_in``, ``operator.d_max``...); changing ``graph.name`` starts
 that section again from the new dataset's defaults.
+
+Validation happens before anything is written: every number in a spec must be finite (NaN or ±inf in
+any field, generator parameter or learning rate is refused with the field named), generator
+parameters are checked against the generator's signature types and its own range checks without
+sampling anything (``graph.n=abc`` or ``graph.p_in=1.7`` fail here, not in the run), names of
+losses and activations are resolved, and experiments state their cross-field constraints
+(``early_steps ≤ steps``...). :func:`preflight` adds what depends on the machine (the device).
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gnndyn.data.graph import Graph
-from gnndyn.data.registry import DATASETS, dataset_params, load_graph
+from gnndyn.data.registry import DATASETS, check_graph_params, dataset_params, load_graph
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.models.activations import ACTIVATIONS
 from gnndyn.models.losses import LOSSES
@@ -27,10 +35,48 @@ from gnndyn.operators.builders import OPERATORS, build_operator
 from gnndyn.training.optimizers import OPTIMIZERS
 
 
+def non_finite(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite number inside ``value`` (dicts, lists), or ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(value)"
+    if isinstance(value, BaseModel):
+        value = {**{k: getattr(value, k) for k in type(value).model_fields}, **(value.model_extra or {})}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            hit = non_finite(v, f"{path}.{k}" if path else str(k))
+            if hit:
+                return hit
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            hit = non_finite(v, f"{path}[{i}]")
+            if hit:
+                return hit
+    return None
+
+
 class Spec(BaseModel):
-    """Base of every spec: frozen, unknown fields forbidden."""
+    """Base of every spec: frozen, unknown fields forbidden, every number finite."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="after")
+    def _finite(self) -> "Spec":
+        values = {**{k: getattr(self, k) for k in type(self).model_fields}, **(self.model_extra or {})}
+        for k, v in values.items():
+            if isinstance(v, Spec):
+                continue  # validated on its own
+            hit = non_finite(v, k)
+            if hit:
+                raise ValueError(f"{hit} must be a finite number; got {_value_at(values, hit)!r}. NaN and infinity "
+                                 f"are not accepted anywhere in a spec")
+        return self
+
+
+def _value_at(values: dict[str, Any], path: str) -> Any:
+    cur: Any = values
+    for part in path.replace("]", "").replace("[", ".").split("."):
+        cur = cur[int(part)] if isinstance(cur, (list, tuple)) else cur[part]
+    return cur
 
 
 def _extra_params(model: BaseModel) -> dict[str, Any]:
@@ -52,6 +98,10 @@ class GraphSpec(Spec):
         unknown = sorted(set(_extra_params(self)) - accepted)
         if unknown:
             raise ValueError(f"dataset {self.name!r} does not take {', '.join(unknown)}; it accepts: {', '.join(sorted(accepted))}")
+        try:
+            check_graph_params(self.name, self.params)
+        except GnndynError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     @property
@@ -127,6 +177,18 @@ class ExperimentSpec(Spec):
     device: str = "cpu"
     dtype: Literal["float64", "float32"] = "float64"
     data_root: str | None = None
+    divergence_factor: float | None = Field(
+        1e6, gt=1, description="a loss above this factor × its initial value stops training as diverged (null: only "
+                               "non-finite values do)")
+
+    @model_validator(mode="after")
+    def _names(self) -> "ExperimentSpec":
+        """Top-level ``loss`` / ``activation`` given as free strings must name a registered one."""
+        for field_name, table in (("loss", LOSSES), ("activation", ACTIVATIONS)):
+            f = type(self).model_fields.get(field_name)
+            if f is not None and f.annotation is str:
+                resolve(field_name, getattr(self, field_name), table)
+        return self
 
     @field_validator("device")
     @classmethod
@@ -141,9 +203,24 @@ class ExperimentSpec(Spec):
 
     @property
     def torch_device(self) -> torch.device:
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise GnndynError(f"device {self.device!r} was asked for but CUDA is not available here; use --device cpu.")
+        if self.device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise GnndynError(f"device {self.device!r} was asked for but CUDA is not available here; use --device cpu.")
+            try:
+                dev = torch.device(self.device)
+            except RuntimeError as exc:
+                raise GnndynError(f"device {self.device!r} is not a valid device name ({exc}); use cuda or cuda:0.") from None
+            if dev.index is not None and dev.index >= torch.cuda.device_count():
+                raise GnndynError(f"device {self.device!r} does not exist: this machine has {torch.cuda.device_count()} "
+                                  f"CUDA device(s) (cuda:0 … cuda:{torch.cuda.device_count() - 1}).")
+            return dev
         return torch.device(self.device)
+
+
+def preflight(spec: ExperimentSpec) -> None:
+    """What can only be checked on this machine, before a run writes anything: the device exists.
+    (Everything else was validated when the spec was built.)"""
+    spec.torch_device  # noqa: B018  (raises GnndynError when unavailable)
 
 
 # ---------------------------------------------------------------------------------------------- overrides
@@ -237,11 +314,14 @@ def validate_spec(cls: type[Spec], data: dict[str, Any]) -> Spec:
     """``cls.model_validate(data)`` with pydantic's errors turned into one readable GnndynError."""
     try:
         return cls.model_validate(data)
+    except GnndynError as exc:  # raised inside a validator (an unknown name)
+        raise GnndynError(f"invalid spec: {exc}") from None
     except ValidationError as exc:
         lines = []
         for e in exc.errors():
             loc = ".".join(str(p) for p in e["loc"]) or "(spec)"
             given = e.get("input")
             given_s = "" if isinstance(given, dict) else f" (given: {given!r})"
-            lines.append(f"{loc}: {e['msg']}{given_s}")
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{loc}: {msg}{given_s}")
         raise GnndynError("invalid spec:\n  " + "\n  ".join(lines)) from None

@@ -38,8 +38,9 @@ def climate_root() -> Path:
 
 @pytest.fixture(autouse=True)
 def _data_root_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One data root for every loader: ../shared/datasets holds planetoid/<Name>/raw/ and climate/."""
     if (SHARED_PLANETOID / "Cora" / "raw").exists():
-        monkeypatch.setenv("GNNDYN_DATA_ROOT", str(SHARED_PLANETOID))
+        monkeypatch.setenv("GNNDYN_DATA_ROOT", str(SHARED_DATASETS))
 
 
 @pytest.fixture

@@ -138,3 +138,19 @@ def test_citeseer_lcc_and_pubmed_without_allx(planetoid_root):
     assert p.num_nodes == 19717 and p.num_edges == 44324 and p.is_connected()
     if p.x is None:
         assert "missing" in p.meta["features"]
+
+
+def test_one_data_root_serves_planetoid_and_climate(planetoid_root, climate_root, monkeypatch):
+    """A data root holding planetoid/<Name>/raw/ beside climate/ serves both loaders (option and variable)."""
+    from gnndyn.data.registry import load_graph
+
+    root = planetoid_root.parent
+    if not (root / "climate").exists():
+        pytest.skip(f"{root} has no climate/ beside planetoid/")
+    monkeypatch.setenv("GNNDYN_DATA_ROOT", str(root))
+    cora = load_graph("cora")
+    assert (cora.num_nodes, cora.num_edges) == (2708, 5278)
+    climate = load_graph("us-climate")
+    assert (climate.num_nodes, climate.num_edges) == (3107, 9230)
+    monkeypatch.delenv("GNNDYN_DATA_ROOT")
+    assert load_graph("citeseer", data_root=str(root)).num_nodes == 3327

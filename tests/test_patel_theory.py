@@ -158,9 +158,13 @@ def test_remark33_thresholds_against_hand_values_and_the_switch_of_38():
         a = math.sqrt(thr[key] * factor)
         assert (P.hypothesis(prob, zero_first_layer(prob.widths.dims, a))["margin"] >= 0) is holds
     for v in P.check_remark33(prob, math.sqrt(thr["printed"]) * 1.01):
-        assert v.holds and v.details["above"] and v.details["hypothesis_holds"]
+        assert v.holds and v.applicable and v.details["above"] and v.details["hypothesis_holds"] and v.margin > 0
     v_p, v_r, _ = P.check_remark33(prob, math.sqrt(0.5 * (thr["printed"] + thr["rederived"])))
-    assert v_p.margin < 0 < v_r.margin and v_r.holds  # between the two: only the re-derived promise applies
+    # between the two: only the re-derived promise applies (the printed premise fails), and it is kept
+    assert v_p.details["a2_minus_threshold"] < 0 < v_r.details["a2_minus_threshold"]
+    assert not v_p.applicable and v_r.applicable and v_r.holds and v_r.margin > 0
+    below = P.check_remark33(prob, math.sqrt(thr["exact"] * (1 - 1e-3)))[2]  # below every threshold: (3.8) fails
+    assert not below.applicable and not below.holds and below.margin < 0
     # small targets: T < 1, the exact threshold is a² = √T (r = a/2 < 1/2)
     small = P.make_problem(Z, 1e-3 * Y, [4, 3])
     ts = P.remark33_thresholds(small)

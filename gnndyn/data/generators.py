@@ -14,7 +14,10 @@ stream of ``seed`` separate from the graph's, so adding features never changes t
 
 from __future__ import annotations
 
+import contextvars
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import networkx as nx
 import numpy as np
@@ -24,7 +27,35 @@ from gnndyn.data.graph import Graph, canonical_edge_index
 from gnndyn.errors import GnndynError
 
 
+_DRY = contextvars.ContextVar("gnndyn_generator_dry_run", default=False)
+
+
+class MissingParameterError(GnndynError):
+    """A generator was given too few parameters to build a graph (an experiment may still fill them in)."""
+
+
+class Validated(Exception):
+    """Raised in a dry run (:func:`dry_run`) where a generator has checked its parameters and would start sampling."""
+
+
+@contextmanager
+def dry_run() -> Iterator[None]:
+    """Within the block, generators check their parameters and raise :class:`Validated` instead of sampling."""
+    tok = _DRY.set(True)
+    try:
+        yield
+    finally:
+        _DRY.reset(tok)
+
+
+def _validated() -> None:
+    if _DRY.get():
+        raise Validated()
+
+
 def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise GnndynError(f"{name} must be a finite number; got {value}.")
     if value < 0 or (value == 0 and not allow_zero):
         rel = "≥ 0" if allow_zero else "> 0"
         raise GnndynError(f"{name} must be {rel}; got {value}.")
@@ -118,6 +149,7 @@ def sbm(
         raise GnndynError("probs must be symmetric for an undirected SBM.")
     for p in P.ravel():
         _check_prob("an SBM edge probability", float(p))
+    _validated()
     rng = np.random.default_rng(seed)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     rows, cols = [], []
@@ -148,8 +180,10 @@ def erdos_renyi(
     """Erdős–Rényi G(n, p); give either ``p`` (as Patel et al. do: G(200, 0.03)...) or ``avg_degree``
     (then p = avg_degree / (n − 1)). ``feature_dim > 0`` adds N(0, 1) features."""
     _check_positive("n", n)
-    if (p is None) == (avg_degree is None):
-        raise GnndynError("erdos_renyi needs exactly one of p or avg_degree.")
+    if p is None and avg_degree is None:
+        raise MissingParameterError("erdos_renyi needs exactly one of p or avg_degree; got neither.")
+    if p is not None and avg_degree is not None:
+        raise GnndynError("erdos_renyi needs exactly one of p or avg_degree; got both.")
     if p is None:
         p = float(avg_degree) / max(n - 1, 1)
     _check_prob("p", p)
@@ -167,6 +201,7 @@ def random_regular(n: int, degree: int, *, seed: int = 0) -> Graph:
         raise GnndynError(f"degree must satisfy 0 ≤ degree < n={n}; got {degree}.")
     if (n * degree) % 2:
         raise GnndynError(f"a {degree}-regular graph on {n} nodes does not exist: n·degree must be even.")
+    _validated()
     G = nx.random_regular_graph(degree, n, seed=seed)
     edges = np.array(list(G.edges()), dtype=np.int64).reshape(-1, 2).T
     return Graph.from_edges(edges, n, name="random-regular", meta={"generator": "random-regular", "n": n, "degree": degree, "seed": seed})
@@ -186,6 +221,7 @@ def knn_ring(n: int, k: int, *, feature_dim: int = 0, seed: int = 0) -> Graph:
             f"knn_ring needs an even k with 0 ≤ k ≤ n − 1 = {n - 1} (each node has k/2 neighbours on each "
             f"side); got k={k}."
         )
+    _validated()
     half = k // 2
     src = np.repeat(np.arange(n, dtype=np.int64), half)
     dst = (src + np.tile(np.arange(1, half + 1, dtype=np.int64), n)) % n
@@ -210,6 +246,7 @@ def barabasi_albert(n: int, m: int, *, feature_dim: int = 0, seed: int = 0) -> G
     _check_positive("n", n)
     if m < 1 or m >= n:
         raise GnndynError(f"barabasi_albert needs 1 ≤ m < n={n} (m edges per new node); got m={m}.")
+    _validated()
     rng = np.random.default_rng(seed)
     n_edges = m * (n - m)
     src = np.empty(n_edges, dtype=np.int64)
@@ -300,6 +337,10 @@ def csbm(
         p_out_ = 0.01 if p_out is None else float(p_out)
         _check_prob("p_in", p_in_)
         _check_prob("p_out", p_out_)
+    if not deshpande and feature_dim < C:
+        raise GnndynError(f"csbm: feature_dim={feature_dim} must be ≥ classes={C} for the natural parametrization.")
+    if not (math.isfinite(noise) and noise >= 0):
+        raise GnndynError(f"csbm: noise must be a finite number ≥ 0; got {noise}.")
     sizes = [n // C + (c < n % C) for c in range(C)]
     P = np.full((C, C), p_out_)
     np.fill_diagonal(P, p_in_)

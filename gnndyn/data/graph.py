@@ -30,6 +30,21 @@ def _check_mask(mask: torch.Tensor | None, n: int, name: str) -> None:
         )
 
 
+def _check_finite(t: torch.Tensor | None, name: str, what: str) -> None:
+    """Refuse NaN or ±inf in features or labels at the entry: every later number would be meaningless."""
+    if t is None or not t.is_floating_point():
+        return
+    ok = torch.isfinite(t)
+    if not bool(ok.all()):
+        bad = (~ok).nonzero()
+        node = int(bad[0, 0])
+        col = f", column {int(bad[0, 1])}" if bad.shape[1] > 1 else ""
+        raise GnndynError(
+            f"{name} ({what}) holds {bad.shape[0]} non-finite value(s) (NaN or ±inf), the first at node {node}{col}: "
+            f"{float(t[tuple(bad[0])])}. Clean the data (drop or impute those entries) before building the graph."
+        )
+
+
 @dataclass(frozen=True)
 class Graph:
     """An undirected simple graph with optional node features, labels and masks.
@@ -71,6 +86,8 @@ class Graph:
             raise GnndynError(f"y has {self.y.shape[0]} rows (shape {tuple(self.y.shape)}) but the graph has {n} nodes.")
         for name in ("train_mask", "val_mask", "test_mask"):
             _check_mask(getattr(self, name), n, name)
+        for name, what in (("x", "node features"), ("y", "labels")):
+            _check_finite(getattr(self, name), name, what)
 
     # ------------------------------------------------------------------ construction
     @classmethod

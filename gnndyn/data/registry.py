@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+from gnndyn.data import generators
 from gnndyn.data.climate import load_us_climate
 from gnndyn.data.generators import barabasi_albert, csbm, erdos_renyi, knn_ring, random_regular, sbm
 from gnndyn.data.graph import Graph
@@ -42,11 +46,9 @@ def dataset_params(name: str) -> dict[str, Any]:
     return {k: p.default for k, p in inspect.signature(fn).parameters.items()}
 
 
-def load_graph(name: str, *, lcc: bool = False, **params: Any) -> Graph:
-    """Build or load the graph ``name`` with ``params``; ``lcc=True`` keeps the largest component.
-
-    Unknown parameters are an error that lists the accepted ones.
-    """
+def _typed_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` checked against (and converted to) the types of the dataset function's signature:
+    ``n="abc"`` is an error naming ``n`` and its type, ``n="100"`` becomes 100."""
     fn = resolve("dataset", name, DATASETS)
     accepted = dataset_params(name)
     unknown = sorted(set(params) - set(accepted))
@@ -55,6 +57,57 @@ def load_graph(name: str, *, lcc: bool = False, **params: Any) -> Graph:
             f"dataset {name!r} does not take parameter(s) {', '.join(unknown)}; it accepts: "
             f"{', '.join(accepted) or '(none)'}."
         )
+    hints = typing.get_type_hints(fn)  # resolved in the function's own module
+    out = {}
+    for k, v in params.items():
+        hint = hints.get(k)
+        if hint is None or v is None:
+            out[k] = v
+            continue
+        try:
+            out[k] = TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True)).validate_python(v)
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"]
+            raise GnndynError(f"dataset {name!r}: parameter {k} must be {_type_name(hint)}; got {v!r} ({msg}).") from None
+        if isinstance(v, (list, tuple)) and not isinstance(out[k], (list, tuple)):
+            out[k] = v  # keep the caller's list where the hint also admits arrays
+    return out
+
+
+def _type_name(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def check_graph_params(name: str, params: dict[str, Any]) -> None:
+    """Validate a dataset's parameters without building anything: types, then the generator's own range
+    checks (``p_in`` in [0, 1]...), which run up to the point where sampling would start. Loaders of
+    stored data sets are only type-checked here, and so are parameter sets that lack a required value
+    (an experiment may complete them; the build then checks them)."""
+    typed = _typed_params(name, params)
+    fn = resolve("dataset", name, DATASETS)
+    accepted = dataset_params(name)
+    if "seed" not in accepted:
+        return
+    if any(default is inspect.Parameter.empty and k not in typed for k, default in accepted.items()):
+        return  # incomplete: the experiment fills in the rest, and the build checks it
+    with generators.dry_run():
+        try:
+            fn(**typed)
+        except (generators.Validated, generators.MissingParameterError):
+            pass
+        except TypeError as exc:
+            raise GnndynError(f"dataset {name!r}: {exc}.") from None
+
+
+def load_graph(name: str, *, lcc: bool = False, **params: Any) -> Graph:
+    """Build or load the graph ``name`` with ``params``; ``lcc=True`` keeps the largest component.
+
+    Unknown parameters are an error that lists the accepted ones; values of the wrong type are an error
+    naming the parameter and its type.
+    """
+    fn = resolve("dataset", name, DATASETS)
+    accepted = dataset_params(name)
+    params = _typed_params(name, params)
     try:
         g = fn(**params)
     except TypeError as exc:

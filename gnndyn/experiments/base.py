@@ -21,12 +21,13 @@ from typing import Any
 import pandas as pd
 import torch
 
-from gnndyn.errors import DivergenceError, GnndynError, resolve
+from gnndyn.errors import CorruptFileError, DivergenceError, GnndynError, resolve
 from gnndyn.progress import Task, task
-from gnndyn.spec import ExperimentSpec, apply_overrides, validate_spec
+from gnndyn.spec import ExperimentSpec, apply_overrides, preflight, validate_spec
 from gnndyn.store.metrics import Recorder
 from gnndyn.store.run import RunStore
-from gnndyn.theory.verdict import Verdict
+from gnndyn.theory.verdict import Verdict, mark_diverged
+from gnndyn.training.divergence import divergence_policy
 
 
 @dataclass
@@ -131,7 +132,8 @@ def make_spec(name: str, overrides: list[str] | dict[str, Any] | None = None, **
 
 
 def load_spec(path: str | os.PathLike) -> ExperimentSpec:
-    """Read a saved ``spec.json`` (or a run folder holding one) back into its spec class."""
+    """Read a saved ``spec.json`` (or a run folder holding one) back into its spec class (JSON only: a
+    spec file cannot run code). A damaged file raises CorruptFileError naming it."""
     p = Path(path)
     if p.is_dir():
         p = p / "spec.json"
@@ -139,11 +141,19 @@ def load_spec(path: str | os.PathLike) -> ExperimentSpec:
         raise GnndynError(f"no spec at {p}: give a run folder or a spec.json written by gnndyn.")
     import json
 
-    data = json.loads(p.read_text())
-    if "experiment" not in data:
+    try:
+        data = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(p, f"not valid JSON ({exc})",
+                               "it was probably cut short or edited by hand; restore it, or start again with "
+                               "`gnndyn run` and the experiment's name") from None
+    if not isinstance(data, dict) or "experiment" not in data:
         raise GnndynError(f"{p} has no 'experiment' field; it was not written by gnndyn.")
     exp = get_experiment(data["experiment"])
-    return validate_spec(exp.spec_cls, data)
+    try:
+        return validate_spec(exp.spec_cls, data)
+    except GnndynError as exc:
+        raise GnndynError(f"{p}: {exc}") from None
 
 
 def _versions() -> dict[str, str]:
@@ -157,21 +167,76 @@ def _versions() -> dict[str, str]:
             "scipy": scipy.__version__, "python": platform.python_version()}
 
 
-def run_experiment(spec: ExperimentSpec, out: str | os.PathLike, *, figures: bool = True) -> tuple[RunStore, ExperimentResult]:
+def _touches(v: Verdict, series: str) -> bool:
+    import json
+
+    text = " ".join([v.name, v.where, v.statement, json.dumps(v.details, default=str)])
+    return series in text
+
+
+def mark_diverged_verdicts(verdicts: list[Verdict], divergences: list[dict], all_series: set[str]) -> list[Verdict]:
+    """Verdicts computed on a diverged series become "not assessed" (:func:`gnndyn.theory.verdict.mark_diverged`).
+
+    A verdict is taken to concern a diverged series when it names it (in its name, place, statement or
+    details), or when it names no series of the run at all (then nothing shows it is unaffected). gnndyn's own
+    checks of the run (names ``training.*``, ``gnndyn.*``: did training stay finite?) are left as they are."""
+    if not divergences:
+        return verdicts
+    bad = {d["series"] for d in divergences}
+    why = "; ".join(f"{d['series']} (seed {d['seed']}) at step {d['step']}" for d in divergences[:5])
+    if len(divergences) > 5:
+        why += f"; … {len(divergences) - 5} more"
+    out = []
+    for v in verdicts:
+        if v.name.startswith(("training.", "gnndyn.")):  # checks of the run itself (did it stay finite?)
+            out.append(v)
+            continue
+        named = [s for s in all_series if _touches(v, s)]
+        out.append(mark_diverged(v, why) if (not named or any(s in bad for s in named)) else v)
+    return out
+
+
+def run_experiment(spec: ExperimentSpec, out: str | os.PathLike, *, figures: bool = True,
+                   overwrite: bool = False) -> tuple[RunStore, ExperimentResult]:
     """Run ``spec`` and write its folder ``out`` (see :mod:`gnndyn.store.run`).
 
-    A divergence or an error inside the run still writes what was recorded before it, with the
-    status in ``run.json``; the exception is then re-raised.
+    Nothing is written before the spec passed :func:`~gnndyn.spec.preflight` and the folder was claimed:
+    an existing non-empty folder is refused unless ``overwrite`` (which replaces it whole). ``run.json``
+    says ``running`` from the start; metrics reach ``metrics.parquet`` as they are recorded (see
+    :class:`~gnndyn.store.metrics.Recorder`), so a killed run keeps them and says it did not finish.
+
+    A divergence (a series stopped at a non-finite or blown-up loss, see
+    :mod:`gnndyn.training.divergence`) gives status ``diverged``: what was recorded, the checks (those on
+    diverged series marked "not assessed"), figures and report are still written. A
+    :class:`DivergenceError` raised by the experiment, or any other error, is re-raised after that;
+    a divergence the experiment recorded and survived returns normally with ``run.json`` saying
+    ``diverged``.
     """
+    from datetime import datetime, timezone
+
     exp = get_experiment(spec.experiment)
+    preflight(spec)
     store = RunStore(out)
-    store.root.mkdir(parents=True, exist_ok=True)
+    store.claim(overwrite=overwrite)
     store.write_json("spec.json", spec.model_dump(mode="json"))
-    ctx = RunContext(store=store)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
+    completed: list[str] = []
+
+    def record(status: str, error: str | None, result: ExperimentResult, **extra: Any) -> None:
+        store.write_json("run.json", {
+            "experiment": exp.name, "paper": exp.paper, "description": exp.description, "status": status,
+            "error": error, "started": started, "wall_time_s": time.perf_counter() - t0, "dtype": spec.dtype,
+            "device": spec.device, "versions": _versions(), "completed": list(completed), "summary": result.summary,
+            **extra,
+        })
+
+    record("running", None, ExperimentResult())
+    ctx = RunContext(store=store, recorder=Recorder(sink=store.write_metrics))
     status, error, result = "ok", None, ExperimentResult()
     try:
-        result = exp.run(spec, ctx)
+        with divergence_policy(spec.divergence_factor):
+            result = exp.run(spec, ctx)
     except DivergenceError as exc:
         status, error = "diverged", str(exc)
         result.verdicts.append(Verdict("training.finite", "gnndyn", "the loss and gradients stay finite", False,
@@ -181,33 +246,105 @@ def run_experiment(spec: ExperimentSpec, out: str | os.PathLike, *, figures: boo
         status, error = "failed", "".join(traceback.format_exception_only(type(exc), exc)).strip()
         raise
     finally:
+        divs = ctx.recorder.divergences
+        extra: dict[str, Any] = {"divergences": divs}
+        if divs and status == "ok":
+            status = "diverged"
+            names = ", ".join(f"{d['series']} (step {d['step']})" for d in divs[:5]) + (", …" if len(divs) > 5 else "")
+            error = f"training diverged in {len(divs)} series: {names}. First: {divs[0]['message']}"
+            result.verdicts.append(Verdict(
+                "training.finite", "gnndyn", "the loss and gradients stay finite (and the loss below divergence_factor "
+                "× its initial value)", False, float("nan"),
+                ", ".join(f"{d['series']} step {d['step']}" for d in divs[:5]), details={"divergences": divs}))
+        if status == "diverged":
+            series = set(ctx.recorder.frame()["series"].unique()) if len(ctx.recorder) else set()
+            result.verdicts = mark_diverged_verdicts(result.verdicts, divs, series)
         store.write_metrics(ctx.recorder.table())
+        completed.append("metrics")
         store.write_json("checks.json", [v.as_dict() for v in result.verdicts])
         for name, df in result.tables.items():
             store.write_table(name, df)
-        store.write_json("run.json", {
-            "experiment": exp.name, "paper": exp.paper, "description": exp.description, "status": status,
-            "error": error, "wall_time_s": time.perf_counter() - t0, "dtype": spec.dtype, "device": spec.device,
-            "versions": _versions(), "summary": result.summary,
-        })
+        completed.append("checks")
+        record(status, error, result, **extra)
         if figures and status != "failed":
-            draw_figures(exp, store)
+            extra["figure_errors"] = draw_figures(exp, store)
+        if not figures or status != "failed":
+            completed.append("figures")
+        record(status, error, result, **extra)
         from gnndyn.report import write_report
 
         write_report(store)
+        completed.append("report")
+        record(status, error, result, **extra)
     return store, result
 
 
-def draw_figures(exp: Experiment, store: RunStore) -> None:
+class _DrawingStore(RunStore):
+    """The store as figure functions see it: metric and table values that cannot be drawn (±inf, NaN, beyond
+    ±1e200 or non-zero below 1e-200 in magnitude, as a diverged run leaves them) read as NaN, so that no axis or tick computation overflows."""
+
+    def metrics(self):
+        from gnndyn.report.plots import DRAWABLE, TINY
+
+        df = super().metrics()
+        v = df["value"].to_numpy(dtype=float, copy=True)
+        bad = ~(abs(v) < DRAWABLE) | ((v != 0) & (abs(v) < TINY))
+        if bad.any():
+            v[bad] = float("nan")
+            df = df.assign(value=v)
+        return df
+
+    def table(self, name: str):
+        import numpy as np
+
+        from gnndyn.report.plots import DRAWABLE
+
+        df = super().table(name)
+        for c in df.columns:
+            if df[c].dtype.kind == "f":
+                col = df[c].to_numpy(dtype=float, copy=True)
+                col[~(np.abs(col) < DRAWABLE)] = np.nan
+                df[c] = col
+        return df
+
+
+def draw_figures(exp: Experiment, store: RunStore) -> dict[str, str]:
+    """Draw and save the experiment's figures from the store. A figure function that fails (on NaN/inf
+    values of a diverged run, say) does not stop the run: its error is returned (name → message), saved
+    in ``figures/errors.json`` and shown by the report, and the other figures are kept."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    for name, fig in exp.figures(store).items():
-        store.save_figure(fig, name)
-        plt.close(fig)
+    errors: dict[str, str] = {}
+    try:
+        with np.errstate(all="ignore"):
+            figs = exp.figures(_DrawingStore(store.root))
+    except GnndynError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (a figure must not sink a run)
+        figs = {}
+        errors[exp.name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    from gnndyn.report.plots import drawable
+
+    for name, fig in figs.items():
+        try:
+            for note in drawable(fig):
+                errors[f"{name} (partial)"] = note
+            store.save_figure(fig, name)
+        except Exception as exc:  # noqa: BLE001
+            errors[name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        finally:
+            plt.close(fig)
+    p = store.figures_dir / "errors.json"
+    if errors:
+        store.write_json("figures/errors.json", errors)
+    elif p.exists():
+        p.unlink()
+    return errors
 
 
 __all__ = ["Experiment", "ExperimentResult", "RunContext", "REGISTRY", "register", "get_experiment", "make_spec",
-           "load_spec", "run_experiment", "Task"]
+           "load_spec", "run_experiment", "draw_figures", "mark_diverged_verdicts", "Task"]

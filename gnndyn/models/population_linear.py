@@ -222,6 +222,16 @@ def appendix_c_loss(graph_degrees: torch.Tensor, W1: torch.Tensor, W2: torch.Ten
     return 0.5 * (E ** 2).sum()
 
 
+def appendix_c_scale(graph_degrees: torch.Tensor, W1: torch.Tensor, W2: torch.Tensor, W1s: torch.Tensor,
+                     W2s: torch.Tensor, depth: int) -> float:
+    r""":math:`S = (\sum_i (\|M_i^L\|_F + \|(M_i^*)^L\|_F)^2)^{1/2}`: the size of the terms whose difference
+    eq. (46) squares, which sets its floating-point error (see ``gnndyn.theory.awasthi.check_eq46``)."""
+    d = graph_degrees.reshape(-1, 1, 1).to(W1.dtype)
+    a = torch.linalg.matrix_norm(torch.linalg.matrix_power(W1 + d * W2, depth))
+    b = torch.linalg.matrix_norm(torch.linalg.matrix_power(W1s + d * W2s, depth))
+    return float(torch.sqrt(((a + b) ** 2).sum()))
+
+
 # ----------------------------------------------------------------------------- Monte Carlo
 def linear_forward(graph: Graph, W1: torch.Tensor, W2: torch.Tensor, depth: int, x: torch.Tensor) -> torch.Tensor:
     r"""Explicit message passing (eqs. 18–19) on inputs x of shape (n, k, r) (k samples): returns
@@ -251,5 +261,5 @@ def linear_monte_carlo_loss(graph: Graph, W1: torch.Tensor, W2: torch.Tensor, W1
 
 __all__ = [
     "LinearGraphBatch", "transfer_matrices", "identity_scale", "linear_population_loss", "linear_population_grad",
-    "regular_loss", "lemma11_gradient", "appendix_c_loss", "linear_forward", "linear_monte_carlo_loss",
+    "regular_loss", "lemma11_gradient", "appendix_c_loss", "appendix_c_scale", "linear_forward", "linear_monte_carlo_loss",
 ]

@@ -19,7 +19,7 @@ import torch
 
 from gnndyn.errors import GnndynError
 from gnndyn.models.population_linear import (
-    LinearGraphBatch, appendix_c_loss, identity_scale, lemma11_gradient, linear_forward, linear_monte_carlo_loss,
+    LinearGraphBatch, appendix_c_loss, appendix_c_scale, identity_scale, lemma11_gradient, linear_forward, linear_monte_carlo_loss,
     linear_population_grad, linear_population_loss, regular_loss, transfer_matrices,
 )
 from gnndyn.models.population_relu import (
@@ -70,5 +70,5 @@ __all__ = [
     "relu_population_loss_rows", "relu_population_loss", "relu_population_grad", "alpha_beta",
     "orthogonal_direction", "closed_neighbourhood", "relu_monte_carlo_loss",
     "LinearGraphBatch", "transfer_matrices", "identity_scale", "linear_population_loss", "linear_population_grad",
-    "regular_loss", "lemma11_gradient", "appendix_c_loss", "linear_forward", "linear_monte_carlo_loss",
+    "regular_loss", "lemma11_gradient", "appendix_c_loss", "appendix_c_scale", "linear_forward", "linear_monte_carlo_loss",
 ]

@@ -10,6 +10,9 @@ exactly Assumption 1's λ when S is symmetric and stochastic. It is computed on 
 * ``lanczos``: ARPACK (``scipy.sparse.linalg.eigsh``) on the deflated operator
   :math:`x \mapsto Sx - \mu_1 v_1 v_1^\top x`, never forming an n × n matrix.
 
+ARPACK starts from a fixed vector (:func:`start_vector`, seeded), never a random one, so the same
+operator gives bitwise the same λ in every process and every call (``gnndyn rerun`` relies on it).
+
 On a disconnected graph the eigenvalue 1 of the gossip matrix is not simple, so λ = 1 and the gap is
 0: Assumption 1 fails, which the facts report (``assumption_1``) rather than hide.
 For an operator with no known Perron pair (adjacency, Laplacians, GIN), λ is the spectral radius.
@@ -49,6 +52,12 @@ class SpectralFacts:
         d = asdict(self)
         d["lambda"] = d.pop("lambda_")
         return d
+
+
+def start_vector(n: int, seed: int = 0) -> np.ndarray:
+    """The fixed ARPACK start vector of length ``n``: standard normal entries from ``numpy.random.default_rng(seed)``
+    (deterministic, and with probability one not orthogonal to any eigenvector)."""
+    return np.random.default_rng(seed).standard_normal(n)
 
 
 def _symmetric_form(op: Operator) -> sp.csr_matrix:
@@ -94,7 +103,7 @@ def spectral_facts(
             ev = np.linalg.eigvalsh(M.toarray())
             top = float(ev[np.argmax(np.abs(ev))])
         else:
-            top = float(spla.eigsh(M, k=1, which="LM", tol=tol, return_eigenvectors=False)[0])
+            top = float(spla.eigsh(M, k=1, which="LM", tol=tol, v0=start_vector(n), return_eigenvectors=False)[0])
         lam = abs(top)
         simple = True
         note = "no Perron eigenpair known: lambda is the spectral radius"
@@ -128,13 +137,15 @@ def _deflated_extremes(
 
     Lop = spla.LinearOperator((n, n), matvec=mv, matmat=mv, dtype=np.float64)
     ncv = min(n - 1, 48)
-    sa = float(spla.eigsh(Lop, k=1, which="SA", tol=tol, ncv=ncv, maxiter=max(maxiter, 1000),
+    v0 = start_vector(n)
+    sa = float(spla.eigsh(Lop, k=1, which="SA", tol=tol, ncv=ncv, maxiter=max(maxiter, 1000), v0=v0,
                           return_eigenvectors=False)[0])
     try:
-        la = float(spla.eigsh(Lop, k=1, which="LA", tol=tol, ncv=ncv, maxiter=maxiter, return_eigenvectors=False)[0])
+        la = float(spla.eigsh(Lop, k=1, which="LA", tol=tol, ncv=ncv, maxiter=maxiter, v0=v0,
+                              return_eigenvectors=False)[0])
     except spla.ArpackNoConvergence:
         sigma = mu1 + 1e-3 * max(1.0, abs(mu1))
-        ev = np.sort(spla.eigsh(M.tocsc(), k=2, sigma=sigma, which="LM", tol=tol, return_eigenvectors=False))
+        ev = np.sort(spla.eigsh(M.tocsc(), k=2, sigma=sigma, which="LM", tol=tol, v0=v0, return_eigenvectors=False))
         la = float(ev[0])  # the larger one is the Perron eigenvalue μ₁
     # the deflated direction has eigenvalue 0 in Lop; it is never the extreme unless all others are ~0
     return float(max(abs(la), abs(sa))), la

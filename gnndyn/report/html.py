@@ -20,6 +20,7 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.6em;borde
 th{background:#f5f5f5;text-align:left} .ok{color:#17803d;font-weight:600} .bad{color:#b42318;font-weight:600} .na{color:#a15c07;font-weight:600}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0} pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
 code{background:#f3f3f3;padding:0 3px}
+.incomplete{background:#fff4e5;border:2px solid #b42318;color:#7a2e0e;padding:.6em 1em;margin:1em 0}
 """
 
 
@@ -36,7 +37,9 @@ def _fmt(v: Any) -> str:
 def _verdict_rows(checks: list[dict[str, Any]]) -> str:
     rows = []
     for c in checks:
-        if not c.get("applicable", True):
+        if c.get("details", {}).get("diverged"):
+            cls, word = "na", "not assessed — training diverged"
+        elif not c.get("applicable", True):
             cls, word = "na", ("holds" if c["holds"] else "violated") + " — assumptions not met"
         elif c["holds"]:
             cls, word = "ok", "holds"
@@ -59,6 +62,19 @@ def render_report(store: RunStore) -> str:
     title = f"gnndyn — {spec.get('experiment', 'run')}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"]
     parts.append(f"<h1>{html.escape(title)}</h1>")
+    why = store.incomplete(include_report=False)
+    if why:
+        parts.append(f"<div class='incomplete' role='alert'><b>INCOMPLETE RUN</b> — this folder is not a finished run: "
+                     f"{html.escape(why)}. What is shown below is only what was recorded before it stopped.</div>")
+    if run.get("status") == "diverged":
+        parts.append(f"<div class='incomplete' role='alert'><b>TRAINING DIVERGED</b> — "
+                     f"{html.escape(str(run.get('error') or ''))}. Verdicts on diverged series are marked "
+                     f"“not assessed”; figures show the values up to the divergence.</div>")
+    fig_errors = run.get("figure_errors") or {}
+    if fig_errors:
+        parts.append("<div class='incomplete'><b>Some figures could not be drawn:</b><ul>"
+                     + "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in fig_errors.items())
+                     + "</ul></div>")
     if run:
         parts.append(f"<p class='sub'>{html.escape(run.get('paper', ''))} — {html.escape(run.get('description', ''))}<br>"
                      f"status: <b>{html.escape(run.get('status', '?'))}</b>, wall time {run.get('wall_time_s', float('nan')):.1f} s, "
@@ -67,6 +83,10 @@ def render_report(store: RunStore) -> str:
             parts.append(f"<pre class='bad'>{html.escape(run['error'])}</pre>")
     parts.append("<h2>Verdicts</h2>")
     parts.append(_verdict_rows(checks))
+    if checks:
+        from gnndyn.theory.verdict import MARGIN_NOTE
+
+        parts.append(f"<p class='sub'>{html.escape(MARGIN_NOTE)}</p>")
     summary = run.get("summary") or {}
     if summary:
         parts.append("<h2>Headline numbers</h2><table>")

@@ -56,3 +56,47 @@ def finish_figure(fig, name: str, axes: Iterable = (), *, title: str | None = No
         fig.suptitle(title)
     fig.tight_layout()
     return {name: fig}
+
+
+#: values beyond this magnitude are not drawn: a log axis adds margins of several decades around its data, and
+#: limits near the float64 range (1e308) overflow to inf in matplotlib's tick computations
+DRAWABLE = 1e200
+#: nor are non-zero values below this magnitude (the same overflow towards 0 on a log axis)
+TINY = 1e-200
+
+
+def drawable(fig) -> list[str]:
+    """Make a figure drawable whatever its data: values that are NaN, ±inf or beyond :data:`DRAWABLE` in
+    lines and scatter points are left out (NaN breaks the line), and an axes whose limits came out
+    non-finite is rescaled on what remains. Axes with only finite data are untouched. Returns a note per
+    axes that lost points (the report shows them), e.g. after a divergence."""
+    import numpy as np
+
+    notes = []
+    for ax in fig.get_axes():
+        lost = 0
+        for line in ax.get_lines():
+            x = np.asarray(line.get_xdata(), dtype=float)
+            y = np.asarray(line.get_ydata(), dtype=float)
+            bad = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) < DRAWABLE) & (np.abs(y) < DRAWABLE))
+            if x.shape == y.shape and bad.any():
+                lost += int(bad.sum())
+                line.set_data(np.where(bad, np.nan, x), np.where(bad, np.nan, y))
+        for coll in ax.collections:
+            off = np.asarray(coll.get_offsets(), dtype=float)
+            if off.ndim == 2 and off.size:
+                bad = ~(np.isfinite(off).all(1) & (np.abs(off) < DRAWABLE).all(1))
+                if bad.any():
+                    lost += int(bad.sum())
+                    coll.set_offsets(off[~bad])
+        lims = np.array([*ax.get_xlim(), *ax.get_ylim()], dtype=float)
+        if lost or not (np.isfinite(lims).all() and (np.abs(lims) < DRAWABLE).all()):
+            ax.relim()
+            ax.autoscale_view()
+            lims = np.array([*ax.get_xlim(), *ax.get_ylim()], dtype=float)
+            if not (np.isfinite(lims).all() and (np.abs(lims) < DRAWABLE).all()):
+                ax.set_xlim(0, 1) if not np.isfinite(lims[:2]).all() or (np.abs(lims[:2]) >= DRAWABLE).any() else None
+                ax.set_ylim(1e-300 if ax.get_yscale() == "log" else 0, 1)
+        if lost:
+            notes.append(f"{ax.get_title() or 'a panel'}: {lost} non-finite or overflowing point(s) not drawn")
+    return notes

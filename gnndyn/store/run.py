@@ -9,10 +9,20 @@
       tables/*.parquet   extra tables an experiment chooses to keep
       figures/*.png|svg  figures drawn from the stored metrics
       report.html        self-contained report (images inline)
-      run.json           provenance: versions, dtype, device, wall time, status
+      run.json           provenance: versions, dtype, device, wall time, status, completion
 
 Every file is written to a temporary name in the same folder and renamed, so a killed run never
-leaves a half-written file that looks whole.
+leaves a half-written file that looks whole. Files get the permissions of an ordinary file under the
+user's umask (``0666 & ~umask``), not the private 0600 of a temporary file.
+
+``run.json`` records the run's state from its start: ``status`` is ``running`` while it runs and
+``ok``, ``failed`` or ``diverged`` at the end; ``completed`` names the stages that finished
+(``metrics``, ``checks``, ``figures``, ``report``). :meth:`RunStore.incomplete` says, in words, why
+a folder is not a finished run (``None`` when it is). A run folder is never written into unless it
+is new, empty, or the caller asked to replace it (:meth:`RunStore.claim`).
+
+Every reader here uses parsers that cannot execute code (JSON, Parquet without Python extension
+types); a damaged file raises :class:`~gnndyn.errors.CorruptFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -28,12 +38,30 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gnndyn.errors import CorruptFileError, GnndynError
 from gnndyn.store.metrics import SCHEMA
+
+#: the stages of a finished run, in the order they complete (recorded in run.json's ``completed``)
+STAGES = ("metrics", "checks", "figures", "report")
+FINAL_STATUSES = ("ok", "failed", "diverged")
+
+
+def _umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _mkstemp(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path`` with ordinary file permissions (0666 & ~umask)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _mkstemp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -115,7 +143,7 @@ class RunStore:
 
     def _write_parquet(self, path: Path, table: pa.Table) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _mkstemp(path)
         os.close(fd)
         try:
             pq.write_table(table, tmp)
@@ -139,25 +167,71 @@ class RunStore:
             out.append(p)
         return out
 
+    # a run folder's life
+    def claim(self, *, overwrite: bool = False) -> None:
+        """Make ``root`` this run's own folder: create it if new, refuse an existing non-empty one unless
+        ``overwrite`` (which removes it whole first), and refuse a path that is a regular file."""
+        import shutil
+
+        r = self.root
+        if r.exists() and not r.is_dir():
+            raise GnndynError(f"--out {r} is an existing file, not a folder; give a folder path for the run "
+                              f"(e.g. --out {r}-run).")
+        if r.is_dir() and any(r.iterdir()):
+            if not overwrite:
+                raise GnndynError(f"run folder {r} already exists and is not empty; nothing was written. Give another "
+                                  f"--out, or --overwrite to replace that folder whole.")
+            if not (r / "spec.json").exists() and not (r / "run.json").exists():
+                raise GnndynError(f"--overwrite refuses to delete {r}: it is not a gnndyn run folder (no spec.json "
+                                  f"or run.json). Give another --out.")
+            shutil.rmtree(r)
+        r.mkdir(parents=True, exist_ok=True)
+
+    def incomplete(self, *, include_report: bool = True) -> str | None:
+        """Why this folder is not a finished run, in words (``None`` when it is one). With
+        ``include_report=False`` a missing report does not count (what a report being written asks)."""
+        if not self.path("run.json").exists():
+            return "it has no run.json: the run was stopped before it started recording, or the folder was not written by gnndyn"
+        run = self.read_json("run.json")
+        status = run.get("status")
+        if status not in FINAL_STATUSES:
+            return (f"run.json says status {status!r}: the run was stopped (killed or crashed) before it finished; "
+                    f"only what was measured up to then is here")
+        done = set(run.get("completed", STAGES))
+        missing = [s for s in (STAGES if include_report else STAGES[:3]) if s not in done]
+        if missing:
+            return f"the run ended ({status}) but did not complete: {', '.join(missing)} missing"
+        return None
+
     # reading
+    def _read_text(self, name: str) -> str:
+        p = self.root / name
+        try:
+            return p.read_text()
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(p, f"not text ({exc})") from None
+
     def read_json(self, name: str) -> Any:
-        return json.loads((self.root / name).read_text())
+        p = self.root / name
+        try:
+            return json.loads(self._read_text(name))
+        except json.JSONDecodeError as exc:
+            raise CorruptFileError(p, f"not valid JSON ({exc})") from None
 
     def spec(self) -> dict[str, Any]:
         return self.read_json("spec.json")
 
     def checks(self) -> list[dict[str, Any]]:
-        p = self.root / "checks.json"
-        return json.loads(p.read_text()) if p.exists() else []
+        return self.read_json("checks.json") if self.path("checks.json").exists() else []
 
     def metrics(self) -> pd.DataFrame:
         p = self.root / "metrics.parquet"
         if not p.exists():
             return SCHEMA.empty_table().to_pandas()
-        return pq.read_table(p).to_pandas()
+        return read_parquet(p).to_pandas()
 
     def table(self, name: str) -> pd.DataFrame:
-        return pq.read_table(self.root / "tables" / f"{name}.parquet").to_pandas()
+        return read_parquet(self.root / "tables" / f"{name}.parquet").to_pandas()
 
     def tables(self) -> list[str]:
         d = self.root / "tables"
@@ -165,3 +239,17 @@ class RunStore:
 
     def figures(self) -> list[Path]:
         return sorted(self.figures_dir.glob("*.png")) if self.figures_dir.exists() else []
+
+
+def read_parquet(path: Path) -> pa.Table:
+    """Read a Parquet file gnndyn wrote. Python-pickled extension types are refused (they would run code:
+    pyarrow's ``PyExtensionType`` unpickles its metadata); a damaged file raises CorruptFileError."""
+    try:
+        schema = pq.read_schema(path)
+        bad = [f.name for f in schema if isinstance(f.type, pa.ExtensionType)]
+        if bad:
+            raise CorruptFileError(path, f"column(s) {', '.join(bad)} use a Python extension type, which gnndyn never "
+                                         f"writes and will not load (loading it could run code)")
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise CorruptFileError(path, f"not a readable Parquet file ({exc})") from None

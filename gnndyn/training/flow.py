@@ -33,6 +33,7 @@ from gnndyn.errors import DivergenceError, GnndynError, resolve
 from gnndyn.probes.base import Probe, ProbeContext
 from gnndyn.progress import NULL_TASK, Task
 from gnndyn.store.metrics import Recorder
+from gnndyn.training.divergence import blown_up
 
 LossFn = Callable[[nn.Module], torch.Tensor]
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
@@ -284,18 +285,24 @@ def descend(model: nn.Module, loss_fn: LossFn, steps: int, optimizer, *, recorde
     eta = float(optimizer.lr)
     state = optimizer.init([p.detach() for p in params])
     ts, Ls = [], []
+    initial = math.nan
     for k in range(steps + 1):
         with torch.enable_grad():
             L = loss_fn(model)
             grads = torch.autograd.grad(L, params)
         value = float(L.detach())
+        if k == 0:
+            initial = value
         bad = None
         if not math.isfinite(value):
             bad = ("the loss", value)
         elif not all(bool(torch.isfinite(g).all()) for g in grads):
             bad = ("a gradient", math.nan)
+        elif (why := blown_up(value, initial)) is not None:
+            bad = ("the loss", value, why)
         if bad is not None:
             err = DivergenceError(k, *bad)
+            rec.mark_diverged(series, seed, k, str(err))
             if raise_on_divergence:
                 raise err
             return DescentResult(np.asarray(ts), np.asarray(Ls), rec, err)
@@ -317,6 +324,7 @@ def descend(model: nn.Module, loss_fn: LossFn, steps: int, optimizer, *, recorde
                 for p, w in zip(params, new):
                     p.copy_(w)
             task.advance(1)
+    rec.series_done()
     return DescentResult(np.asarray(ts), np.asarray(Ls), rec)
 
 

@@ -2,8 +2,10 @@
 
 At every step t = 0..steps the loss is recorded and every probe whose schedule fires (and all probes
 at the last step) records its values; then, for t < steps, the optimizer updates the trainable
-layers. A non-finite loss or gradient stops training with :class:`~gnndyn.errors.DivergenceError`
-naming the step; everything recorded before it stays in the recorder.
+layers. A non-finite loss or gradient, or a loss blown up by the run's ``divergence_factor``
+(:mod:`gnndyn.training.divergence`), stops training with :class:`~gnndyn.errors.DivergenceError`
+naming the step; everything recorded before it stays in the recorder, which notes the divergence
+(``Recorder.mark_diverged``) so that the run's status says so.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gnndyn.operators.base import Operator
 from gnndyn.probes.base import Probe, ProbeContext
 from gnndyn.progress import NULL_TASK, Task
 from gnndyn.store.metrics import Recorder
+from gnndyn.training.divergence import blown_up
 
 
 @dataclass
@@ -75,12 +78,15 @@ def train(
         raise GnndynError(f"trainable layers {idx} out of range: the model has {len(params)} parameter tensors.")
     state = optimizer.init([params[i].detach() for i in idx])
     value = math.nan
+    initial = math.nan
     for t in range(steps + 1):
         due = [p for p in probes if t == steps or p.schedule(t)]
         keep = bool(due)
         loss_t, grads = loss_and_grads(model, op, x, target, loss, mask, keep_signals=keep)
         value = float(loss_t)
         bad = None
+        if t == 0:
+            initial = value
         if not math.isfinite(value):
             bad = ("the loss", value)
         else:
@@ -88,8 +94,13 @@ def train(
                 if not bool(torch.isfinite(g).all()):
                     bad = (f"the gradient of layer {k}", math.nan)
                     break
+            why = blown_up(value, initial) if bad is None else None
+            if why is not None:
+                bad = ("the loss", value, why)
         if bad is not None:
             err = DivergenceError(t, *bad)
+            rec.mark_diverged(series, seed, t, str(err))
+            model.signals = None
             if raise_on_divergence:
                 raise err
             return TrainResult(rec, t, value, err)
@@ -107,4 +118,5 @@ def train(
                     params[i].copy_(w)
             task.advance(1)
     model.signals = None
+    rec.series_done()
     return TrainResult(rec, steps, value)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+import torch
 from pydantic import Field, field_validator
 
 from gnndyn.data.registry import dataset_params
+from gnndyn.errors import DivergenceError
 from gnndyn.spec import ExperimentSpec, GraphSpec, Spec
+from gnndyn.training.divergence import blown_up
 
 DEGREE_KEYS = ("degree", "avg_degree")
 PAPER_N, PAPER_DEGREE = 100, 5
@@ -107,7 +110,16 @@ class AwasthiSpec(ExperimentSpec):
     seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
 
 
+def check_blowup(t: int, loss: torch.Tensor, loss0: torch.Tensor, what) -> None:
+    """Stop population gradient descent when a configuration's loss exceeds the run's divergence_factor × its
+    initial value (:mod:`gnndyn.training.divergence`), as every training loop of gnndyn does."""
+    for b in range(loss.shape[0]):
+        why = blown_up(float(loss[b]), float(loss0[b]))
+        if why is not None:
+            raise DivergenceError(t, what(b), float(loss[b]), f"{what(b)}: {why}")
+
+
 __all__ = [
     "DEGREE_KEYS", "PAPER_N", "PAPER_DEGREE", "degree_key", "record_steps", "graph_params", "build_graphs",
-    "check_degrees", "check_lrs", "series_label", "seed_list", "PopulationGDSpec", "AwasthiSpec",
+    "check_blowup", "check_degrees", "check_lrs", "series_label", "seed_list", "PopulationGDSpec", "AwasthiSpec",
 ]

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from gnndyn.errors import DivergenceError
 from gnndyn.experiments.awasthi.common import (
-    AwasthiSpec, PopulationGDSpec, build_graphs, check_degrees, check_lrs, record_steps, seed_list, series_label,
+    AwasthiSpec, PopulationGDSpec, build_graphs, check_blowup, check_degrees, check_lrs, record_steps, seed_list, series_label,
 )
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register, with_torch_threads
 from gnndyn.models import teacher_student as ts
@@ -120,6 +120,9 @@ def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
             if not bool(torch.isfinite(total).all() and torch.isfinite(grad_sq).all()):
                 b = int((~torch.isfinite(total)).nonzero()[0]) if not bool(torch.isfinite(total).all()) else 0
                 raise DivergenceError(t, f"the population loss of {labels[b]} (seed {items[b][2]})", float(total[b]))
+            if t == 0:
+                total0 = total.clone()
+            check_blowup(t, total, total0, lambda b: f"the population loss of {labels[b]} (seed {items[b][2]})")
             hist[t] = total
             stats.update(t, alpha, beta, st.geometry.ell, st.B_prime, st.C_prime, st.loss_rows, grad_sq)
             if t >= 1:  # Lemma 2: γ = 0 of segment t (γ = 1 of segment t − 1) and its midpoint γ = ½

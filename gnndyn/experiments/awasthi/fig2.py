@@ -14,7 +14,9 @@ import torch
 from pydantic import Field, model_validator
 
 from gnndyn.errors import DivergenceError
-from gnndyn.experiments.awasthi.common import AwasthiSpec, PopulationGDSpec, build_graphs, check_lrs, record_steps, seed_list
+from gnndyn.experiments.awasthi.common import (
+    AwasthiSpec, PopulationGDSpec, build_graphs, check_blowup, check_lrs, record_steps, seed_list,
+)
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register, with_torch_threads
 from gnndyn.models import teacher_student as ts
 from gnndyn.store.run import RunStore
@@ -83,6 +85,8 @@ def _run_fig2(spec: AwasthiFig2Spec, ctx: RunContext) -> ExperimentResult:
             raw = np.empty((steps + 1, B))
             loss0_eq46 = [float(ts.appendix_c_loss(torch.from_numpy(graphs[b].degrees()), W1[b], W2[b], W1s[b], W2s[b], depth))
                           for b in range(B)]
+            scale0_eq46 = [ts.appendix_c_scale(torch.from_numpy(graphs[b].degrees()), W1[b], W2[b], W1s[b], W2s[b], depth)
+                           for b in range(B)]
             for b, s in enumerate(seeds):
                 rec.add_values(label, s, 0, {"kappa": float(kappa[b]), "eta": eta, "eta_paper": 2 * float(kappa[b]) * eta,
                                              "sv_target": sig_star[b].tolist() if regular[b] else []})
@@ -91,6 +95,9 @@ def _run_fig2(spec: AwasthiFig2Spec, ctx: RunContext) -> ExperimentResult:
                 if not bool(torch.isfinite(loss).all()):
                     b = int((~torch.isfinite(loss)).nonzero()[0])
                     raise DivergenceError(t, f"the population loss of {label} (seed {seeds[b]})", float(loss[b]))
+                if t == 0:
+                    loss0 = loss.clone()
+                check_blowup(t, loss, loss0, lambda b: f"the population loss of {label} (seed {seeds[b]})")
                 raw[t] = (loss / kappa).numpy()
                 M = W1 + torch.tensor(dreg, dtype=dtype)[:, None, None] * W2
                 sigma = torch.einsum("bir,brs,bis->bi", V.transpose(1, 2), M, V.transpose(1, 2)).numpy()
@@ -127,8 +134,11 @@ def _run_fig2(spec: AwasthiFig2Spec, ctx: RunContext) -> ExperimentResult:
                     vs["thm2"] = thy.check_thm2(raw[:, b], consts[b], eta_paper=eta_paper, r=r, where=where, assumptions=a)
                 exact_final = float(raw[-1, b])
                 eq46_final = float(ts.appendix_c_loss(torch.from_numpy(graphs[b].degrees()), W1[b], W2[b], W1s[b], W2s[b], depth))
-                v0 = thy.check_eq46(float(raw[0, b]), loss0_eq46[b], where=f"{where}, at W₀ = I", depth=depth, regular=regular[b])
-                v1 = thy.check_eq46(exact_final, eq46_final, where=f"{where}, at the last step", depth=depth, regular=regular[b])
+                scale_final = ts.appendix_c_scale(torch.from_numpy(graphs[b].degrees()), W1[b], W2[b], W1s[b], W2s[b], depth)
+                v0 = thy.check_eq46(float(raw[0, b]), loss0_eq46[b], where=f"{where}, at W₀ = I", depth=depth, regular=regular[b],
+                                    scale=scale0_eq46[b], r=W1.shape[-1])
+                v1 = thy.check_eq46(exact_final, eq46_final, where=f"{where}, at the last step", depth=depth, regular=regular[b],
+                                    scale=scale_final, r=W1.shape[-1])
                 vs["eq46"] = v0 if v0.margin <= v1.margin else v1
                 for k2, vv in vs.items():
                     per_seed.setdefault(k2, []).append(vv)

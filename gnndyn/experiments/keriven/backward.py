@@ -24,12 +24,13 @@ Series are named ``{gnn|mlp}-L{depth}-{optimizer}``. Quantities: ``loss`` (every
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from gnndyn.errors import resolve
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
@@ -86,6 +87,14 @@ class BackwardOversmoothingSpec(ExperimentSpec):
                 raise ValueError(f"learning rate of {name} must be > 0; got {lr}")
         return v
 
+    @model_validator(mode="after")
+    def _windows(self) -> "BackwardOversmoothingSpec":
+        """The drop factor compares epochs t ≤ early_steps with t ≥ steps/2: that needs early_steps < steps/2."""
+        if not self.early_steps < self.steps / 2:
+            raise ValueError(f"early_steps={self.early_steps} must be < steps/2 = {self.steps / 2:g} (the drop factor "
+                             f"compares epochs t ≤ early_steps with t ≥ steps/2); lower early_steps or raise steps")
+        return self
+
 
 def uninformative_loss(loss_name: str, target: torch.Tensor) -> float:
     """The loss of the best constant output: label entropy (cross-entropy), ½ mean‖y − ȳ‖² (MSE)."""
@@ -113,7 +122,12 @@ def _spectral_probe(schedule) -> Probe:
 
 
 def drop_factors(grads: np.ndarray, steps: np.ndarray, early: int, total: int) -> np.ndarray:
-    """Per layer: max_{t ≤ early} G_k(t) / max_{t ≥ total/2} G_k(t) (``grads`` is steps × layers)."""
+    """Per layer: max_{t ≤ early} G_k(t) / max_{t ≥ total/2} G_k(t) (``grads`` is steps × layers).
+
+    NaN for every layer when a window holds no recorded step (a run that diverged before ``total/2``)."""
+    grads = np.asarray(grads, dtype=float).reshape(len(steps), -1)
+    if not (steps <= early).any() or not (steps >= total / 2).any():
+        return np.full(grads.shape[1], np.nan)
     e = grads[steps <= early].max(0)
     late = grads[steps >= total / 2].max(0)
     with np.errstate(divide="ignore"):
@@ -148,7 +162,10 @@ def run_backward(spec: BackwardOversmoothingSpec, ctx: RunContext) -> Experiment
                         probes = [_grad_probe(every(spec.probe_every)), _spectral_probe(sched_spec)]
                         res = train(model, P, st.x, y, loss, make_optimizer(opt_name, lr), spec.steps, probes=probes,
                                     recorder=rec, series=name, seed=seed, task=bar, raise_on_divergence=False)
-                        final = measure(model, P, st.x, y, loss)
+                        # a diverged series is measured and checked at its last (non-finite) point: no warnings
+                        quiet = (lambda: np.errstate(all="ignore")) if res.diverged is not None else contextlib.nullcontext
+                        with quiet():
+                            final = measure(model, P, st.x, y, loss)
                         acc = float("nan")
                         if spec.loss == "cross-entropy":
                             with torch.no_grad():
@@ -159,7 +176,7 @@ def run_backward(spec: BackwardOversmoothingSpec, ctx: RunContext) -> Experiment
                         pv = d.pivot_table(index="step", columns="layer", values="value")
                         gd = select(df, "global_delta", series=name, seed=seed).sort_values("step")
                         stat = {
-                            "seed": seed, "depth": depth, "arch": arch, "optimizer": opt_name,
+                            "seed": seed, "depth": depth, "arch": arch, "optimizer": opt_name, "series": name,
                             "drop": drop_factors(pv.to_numpy(), pv.index.to_numpy(), spec.early_steps, spec.steps),
                             "final_loss": res.final_loss, "uninformative": base, "accuracy": acc,
                             "diverged": res.diverged is not None,
@@ -171,7 +188,9 @@ def run_backward(spec: BackwardOversmoothingSpec, ctx: RunContext) -> Experiment
                         }
                         stats.setdefault(name.rsplit("-", 1)[0] + f"-{opt_name}", []).append(stat)
                         if arch == "gnn":
-                            for v in exact_checks(final, st.lam, const, assumptions, f"{name} after training (seed {seed})"):
+                            with quiet():
+                                vs = exact_checks(final, st.lam, const, assumptions, f"{name} after training (seed {seed})")
+                            for v in vs:
                                 checks.setdefault(v.name, []).append(v)
                         remaining = spec.steps - res.steps
                         if remaining:
@@ -208,7 +227,7 @@ def _verdicts(spec: BackwardOversmoothingSpec, stats: dict[str, list[dict]], lam
                 where=f"seed {s['seed']}: smallest drop factor {mn:.3g} (layer {k}), median {np.median(s['drop']):.3g}; "
                       f"final loss {s['final_loss']:.4g} vs uninformative {s['uninformative']:.4g}"
                       + ("; training diverged" if s["diverged"] else ""),
-                details={"drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
+                details={"series": s["series"], "drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
                          "uninformative_loss": s["uninformative"], "accuracy": s["accuracy"],
                          "first_globally_delta_stationary_epoch": s["first_stationary"], "delta": spec.delta,
                          "alpha_final": s["alpha"], "xi_q_alpha": thy.xi(q, s["alpha"]) if s["alpha"] < 1 else None},
@@ -228,7 +247,7 @@ def _verdicts(spec: BackwardOversmoothingSpec, stats: dict[str, list[dict]], lam
                 holds=bool(not stuck and not s["diverged"]), margin=spec.drop_factor - mn if high else float("inf"),
                 where=f"seed {s['seed']}: smallest drop factor {mn:.3g} (layer {k}), median {np.median(s['drop']):.3g}; "
                       f"final loss {s['final_loss']:.4g} vs uninformative {s['uninformative']:.4g}",
-                details={"drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
+                details={"series": s["series"], "drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
                          "uninformative_loss": s["uninformative"], "accuracy": s["accuracy"]},
             ))
         if per_seed:
@@ -244,7 +263,8 @@ def _verdicts(spec: BackwardOversmoothingSpec, stats: dict[str, list[dict]], lam
                 assumptions=dict(a14), applicable=all(a14.values()),
                 where=f"seed {s['seed']}: final loss {s['final_loss']:.4g} vs uninformative {s['uninformative']:.4g}"
                       + (f", accuracy {s['accuracy']:.3f}" if math.isfinite(s["accuracy"]) else ""),
-                details={"final_loss": s["final_loss"], "uninformative_loss": s["uninformative"], "accuracy": s["accuracy"]},
+                details={"series": s["series"], "final_loss": s["final_loss"], "uninformative_loss": s["uninformative"],
+                         "accuracy": s["accuracy"]},
             ))
         if per_seed:
             out.append(aggregate(per_seed))

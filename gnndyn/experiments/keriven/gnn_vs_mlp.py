@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, single_threaded
@@ -47,6 +47,13 @@ class GnnVsMlpSpec(ExperimentSpec):
         if not v or min(v) < 1:
             raise ValueError(f"depths must be ≥ 1 (Prop 2 needs a layer k < L); got {v}")
         return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _layer_below_depths(self) -> "GnnVsMlpSpec":
+        if self.layer >= min(self.depths):
+            raise ValueError(f"layer={self.layer} must be < every depth (Prop 2 zeroes a layer k < L); the smallest "
+                             f"depth is {min(self.depths)}")
+        return self
 
 
 @single_threaded

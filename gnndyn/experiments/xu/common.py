@@ -277,8 +277,8 @@ def check_linear_run(rec: Recorder, df: pd.DataFrame, series: str, seed: int, pr
         lhs = d[d["quantity"] == "pythagoras_lhs"].sort_values("step")
         rhs = d[d["quantity"] == "pythagoras_rhs"].sort_values("step")
         if not lhs.empty:
-            pts = [(f"step {int(s)} of {series}", float(a), float(b_)) for s, a, b_ in
-                   zip(lhs["step"], lhs["value"], rhs["value"])]
+            pts = [(f"step {int(s)} of {series}", float(a), float(b_), float(b_) + 2.0 * opt.projected) for s, a, b_ in
+                   zip(lhs["step"], lhs["value"], rhs["value"])]  # scale L + L* (rhs = L − L*)
             out.verdicts.append(thy.check_pythagoras(pts))
         v1, v2 = thy.check_original_inequality(losses, opt.projected, label=series)
         out.verdicts += [v1, v2]

@@ -59,7 +59,8 @@ def compare_bound(measured: Sequence[float], bound: Sequence[float], *, start: i
     chosen by relative slack.
 
     ``margin`` is bound − measured at that point (negative at the worst violation when violated);
-    ``ratio`` = measured/bound there.
+    ``ratio`` = measured/bound there. When no index has a comparable pair (every value NaN, as at a
+    diverged point) the claim is not shown to hold: (False, nan, start, nan).
     """
     m_all = np.asarray(measured, dtype=np.float64)
     stop = m_all.size if stop is None else stop
@@ -70,6 +71,8 @@ def compare_bound(measured: Sequence[float], bound: Sequence[float], *, start: i
     ok = m <= b * (1 + RTOL) + 1e-300
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(b > 0, m / b, np.where(m > 0, np.inf, 0.0))
+    if np.isnan(ratio).all():  # nothing finite to compare (a diverged, non-finite point): violated, margin nan
+        return False, float("nan"), start, float("nan")
     i = int(np.nanargmax(ratio))
     return bool(ok.all()), float(b[i] - m[i]), i + start, float(ratio[i])
 

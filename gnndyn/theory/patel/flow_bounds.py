@@ -235,22 +235,28 @@ def remark33_thresholds(problem: Problem) -> dict[str, float]:
 
 def check_remark33(problem: Problem, a: float) -> list[Verdict]:
     """Each threshold's promise for one a: a² above it ⇒ the proof's condition (3.8) holds at Remark 3.3's start.
-    Margin: a² − threshold (the side of the threshold this a is on); details: the condition's own margin."""
+
+    The premise "a² ≥ threshold" is the verdict's assumption (not applicable below the threshold, where the
+    remark promises nothing); ``holds`` is whether (3.8) holds at this start; the margin is (3.8)'s relative
+    margin, (rhs − lhs)/rhs, ≥ 0 iff it holds. ``details["a2_minus_threshold"]`` says on which side of the
+    threshold this a is."""
     from gnndyn.models.patel_init import zero_first_layer
 
     thr = remark33_thresholds(problem)
     Ws0 = zero_first_layer(problem.widths.dims, a)
     h = hypothesis(problem, Ws0)
+    tol = 1e-12 * max(abs(h["rhs"]), 1e-300)
+    rel = h["margin"] / max(abs(h["rhs"]), 1e-300)
     out = []
     for key, where in (("printed", "Remark 3.3 as printed"), ("rederived", "eq. (3.8) with r = 1/2 (notes)"),
                        ("exact", "eq. (3.8) with r = min(1, a)/2")):
         above = a * a >= thr[key]
-        holds = (not above) or h["margin"] >= -1e-12 * max(abs(h["rhs"]), 1e-300)
+        assumptions = {f"a² ≥ {thr[key]:.6g} ({key} threshold)": bool(above), **printed_assumptions(problem, Ws0)}
         out.append(Verdict(f"patel.remark3.3.{key}", f"{PAPER}, Remark 3.3 ({where})",
-                           f"a² ≥ {thr[key]:.6g} ⇒ (4/r²)L(W(0)) ≤ βσ²_small/m", bool(holds), float(a * a - thr[key]),
-                           f"a = {a:g}", printed_assumptions(problem, Ws0), True,
-                           {**thr, "a2": a * a, "above": bool(above), "hypothesis_margin": h["margin"],
-                            "hypothesis_holds": bool(h["margin"] >= 0)}))
+                           f"a² ≥ {thr[key]:.6g} ⇒ (4/r²)L(W(0)) ≤ βσ²_small/m", bool(h["margin"] >= -tol), float(rel),
+                           f"a = {a:g}", assumptions, all(assumptions.values()),
+                           {**thr, "a2": a * a, "above": bool(above), "a2_minus_threshold": a * a - thr[key],
+                            "hypothesis_margin": h["margin"], "hypothesis_holds": bool(h["margin"] >= 0)}))
     return out
 
 
