@@ -82,9 +82,10 @@ def _print_rows(columns: list[str], rows: list[list[str]], *, title: str | None 
     shown = ([columns] if header else []) + [[Text.from_markup(c).plain for c in r] for r in plain]
     widths = [max(len(r[i]) for r in shown) for i in range(len(columns))]
     if title:
-        print(title)
+        print(title, file=console.file)
     for r in shown:
-        print("  ".join(c.ljust(w) if i < len(columns) - 1 else c for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        print("  ".join(c.ljust(w) if i < len(columns) - 1 else c for i, (c, w) in enumerate(zip(r, widths))).rstrip(),
+              file=console.file)
 
 
 def _print_verdicts(checks: list[dict]) -> None:
@@ -117,7 +118,7 @@ def list_experiments(
     if not console.is_terminal:  # one line per experiment: name, then what it reproduces and how
         width = max(len(e["name"]) for e in entries)
         for e in entries:
-            print(f"{e['name'].ljust(width)}  {e['description']} [{e['paper']}]")
+            print(f"{e['name'].ljust(width)}  {e['description']} [{e['paper']}]", file=console.file)
         return
     _print_rows(["experiment", "reproduces", "description"],
                 [[escape(e["name"]), escape(e["paper"]), escape(e["description"])] for e in entries])

@@ -31,7 +31,7 @@ h3{font-size:1em;margin:1.1em 0 .3em}
 figure img{max-width:100%;height:auto;border:1px solid #eee} figcaption{color:#666;font-size:.85em}
 .scroll{width:fit-content;max-width:100%;overflow:auto;max-height:32em;border:1px solid #eee;margin:.4em 0}
 table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #ddd;padding:3px 7px;vertical-align:top}
-th{background:#f5f5f5;text-align:left;position:sticky;top:0} .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f5f5f5;text-align:left;position:sticky;top:0} .word{white-space:nowrap} .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .claim{border:1px solid #e3e3e3;border-radius:6px;margin:.7em 0;padding:.45em .8em}
 .claim>summary{cursor:pointer} .claim .paper{font-weight:600} .counts{color:#555;font-size:.9em;margin-left:.5em}
 .stmt{font-family:'STIX Two Math','Cambria Math','Latin Modern Math','DejaVu Serif',Georgia,serif;font-size:1.05em;margin:.35em 0 .5em}
@@ -122,10 +122,10 @@ def _assumptions_cell(c: dict[str, Any], labels: dict[str, str]) -> str:
 
 
 def _groups(checks: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Checks of the same claim (same ``name``), in order of first appearance."""
+    """Checks of the same claim (same citation, ``paper``), in order of first appearance."""
     order: dict[str, list[dict[str, Any]]] = {}
     for c in checks:
-        order.setdefault(c.get("name") or c.get("paper", ""), []).append(c)
+        order.setdefault(c.get("paper") or c.get("name", ""), []).append(c)
     return list(order.values())
 
 
@@ -154,8 +154,8 @@ def _claims(checks: list[dict[str, Any]], labels: dict[str, str]) -> str:
                 extra += f"<div class='stmt'>{maths_html(c.get('statement', ''))}</div>"
             if len(papers) > 1:
                 extra = f"<div>{maths_html(c.get('paper', ''))}</div>" + extra
-            rows.append(f"<tr><td>{_verdict_word(c)}</td><td class='num'>{_fmt(c.get('margin'))}</td>"
-                        f"<td>{extra}{html.escape(str(c.get('where', '')))}</td><td>{_assumptions_cell(c, labels)}</td></tr>")
+            rows.append(f"<tr><td class='word'>{_verdict_word(c)}</td><td class='num'>{_fmt(c.get('margin'))}</td>"
+                        f"<td>{extra}{maths_html(str(c.get('where', '')))}</td><td>{_assumptions_cell(c, labels)}</td></tr>")
         parts.append("<div class='scroll'><table><tr><th>verdict</th><th>margin</th><th>where</th><th>assumptions</th></tr>"
                      + "".join(rows) + "</table></div></details>")
     return "".join(parts)

@@ -3,7 +3,7 @@
 The verdicts state their bounds in Unicode with TeX-like scripts (``Σ_{ℓ=k}^{L−1} λ^{2ℓ+1−k}``,
 ``s^(k+1:ℓ+1)``, ``σ²_min(X(S^H)_{*I})``, ``λ_T``). :func:`maths_html` turns them into escaped HTML that
 any browser renders offline: ``_{…}``/``^{…}`` become ``<sub>``/``<sup>`` (nested), ``^(…)`` a
-superscript with its parentheses, ``_word``/``^word`` a script of one word, ``Σ``/``∏`` followed by scripts
+superscript with its parentheses, ``_x``/``^x`` a script of one character, number or lowercase word (``_min``), ``Σ``/``∏`` followed by scripts
 a big operator with stacked limits, ``√(…)`` a radical with a bar over its argument.
 """
 
@@ -13,7 +13,8 @@ import html
 import re
 
 _BIG = "Σ∑∏Π"
-_WORD = re.compile(r"[−-]?[0-9A-Za-zα-ωΑ-Ωℓ′*]+")
+# a script without braces: a lowercase word (min, max, small), a number, or one character (T, ρ, 𝓛, *, ′)
+_WORD = re.compile(r"[−-]?(?:[a-z]{2,}(?![^\W_])|[0-9]+|[^\s(){}\[\],;:.=+<>≤≥/·|‖])")
 _CLOSE = {"{": "}", "(": ")"}
 
 
