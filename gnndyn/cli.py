@@ -59,28 +59,30 @@ def _warn_repeated(overrides: list[str] | None) -> None:
                       f"using the last, {values[-1]}.", highlight=False, markup=True)
 
 
-def _print_rows(columns: list[str], rows: list[list[str]], *, title: str | None = None, header: bool = True) -> None:
-    """Print a table without ever cutting a cell.
+def _print_rows(columns: list[str], rows: list[list[str]], *, title: str | None = None, header: bool = True,
+                whole: int = 1) -> None:
+    """Print a table without ever cutting a cell (cells may hold rich markup, data escaped).
 
-    On a terminal wide enough for the longest entry of the first column plus some room, a rich table
-    (first column never wrapped, the others folded); otherwise (piped, redirected, too narrow) one plain
-    line per row, the columns separated by two spaces and every column but the last padded.
+    The first ``whole`` columns hold names and are never wrapped; the others fold at spaces. On a terminal
+    wide enough for the whole columns plus some room for the others: a rich table; otherwise (piped,
+    redirected, too narrow) one plain line per row, columns separated by two spaces, all but the last padded.
     """
-    plain = [[str(c) for c in r] for r in rows]
-    first = max([len(r[0]) for r in plain] + [len(columns[0])]) if plain else len(columns[0])
-    if console.is_terminal and console.width >= first + 12 * (len(columns) - 1) + 3 * len(columns) + 1:
+    from rich.text import Text
+
+    shown = ([columns] if header else []) + [[Text.from_markup(str(c)).plain for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in shown) for i in range(len(columns))]
+    need = sum(widths[:whole]) + 12 * (len(columns) - whole) + 3 * len(columns) + 1
+    if console.is_terminal and console.width >= need:
         t = Table(title=title, show_header=header, header_style="bold")
-        t.add_column(columns[0], no_wrap=True, min_width=first)
-        for col in columns[1:]:
-            t.add_column(col, overflow="fold")
+        for i, col in enumerate(columns):
+            if i < whole:
+                t.add_column(col, no_wrap=True, min_width=widths[i])
+            else:
+                t.add_column(col, overflow="fold")
         for r in rows:
             t.add_row(*r)
         console.print(t)
         return
-    from rich.text import Text
-
-    shown = ([columns] if header else []) + [[Text.from_markup(c).plain for c in r] for r in plain]
-    widths = [max(len(r[i]) for r in shown) for i in range(len(columns))]
     if title:
         print(title, file=console.file)
     for r in shown:
@@ -100,7 +102,7 @@ def _print_verdicts(checks: list[dict]) -> None:
         m = c.get("margin")
         rows.append([escape(c["paper"]), word, "—" if m is None else f"{m:.3g}" if isinstance(m, float) else str(m),
                      escape(str(c.get("where", "")))])
-    _print_rows(["paper", "verdict", "margin", "where"], rows, title="verdicts")
+    _print_rows(["paper", "verdict", "margin", "where"], rows, title="verdicts", whole=0)
 
 
 @app.command("list")
