@@ -207,8 +207,8 @@ def render_report(store: RunStore) -> str:
     run = store.read_json("run.json") if store.path("run.json").exists() else {}
     checks = store.checks()
     title = f"gnndyn — {spec.get('experiment', 'run')}"
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}</style></head><body>"]
+    parts = [(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+              f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}</style></head><body>")]
     parts.append(f"<h1>{html.escape(title)}</h1>")
     if run:
         parts.append(f"<p class='sub'>{maths_html(run.get('paper', ''))} — {maths_html(run.get('description', ''))}</p>")
