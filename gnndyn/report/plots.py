@@ -68,7 +68,7 @@ def log_values(ax, x, y, fmt: str = "o-", *, floor, label: str | None = None, co
     return color
 
 
-def finish_log_axis(ax, what: str = "≈ 0") -> None:
+def finish_log_axis(ax, what: str = "≈ 0 (at or below the dotted floor)") -> None:
     """Log scale; where :func:`log_values` drew "≈ 0" markers, the axis reaches below them, a dotted line
     marks the floor and the legend says what ▼ means."""
     ax.set_yscale("log")
@@ -78,6 +78,6 @@ def finish_log_axis(ax, what: str = "≈ 0") -> None:
     lo = min(marks)
     bottom, top = ax.get_ylim()
     ax.set_ylim(min(bottom, lo / 4), max(top, lo * 10))
-    ax.scatter([], [], marker="v", s=42, color="white", edgecolors="black", linewidths=0.6, label=f"{what} (at or below the dotted floor)")
+    ax.scatter([], [], marker="v", s=42, color="white", edgecolors="black", linewidths=0.6, label=what)
     for level in sorted(set(marks)):
         ax.axhline(level, ls=":", lw=0.8, color="0.55", zorder=1)

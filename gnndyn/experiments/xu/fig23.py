@@ -344,9 +344,9 @@ def figures_fig23(store: RunStore) -> dict:
         unres = d[~d["resolved"]]
         if len(unres):
             log_values(ax, unres["H"], unres["sigma2_small"], "x--", floor=unres["tol"], color=color,
-                       label=f"{ds}/{opn}: σ²_small (σ_min = 0)")
-    finish_log_axis(ax, "≈ 0 (σ² below the rank tolerance)")
-    ax.set(xlabel="H", ylabel="σ²_min", title=f"({tag}a) graph condition")
+                       label=f"{ds}/{opn}: " + r"$\sigma^2_{\mathrm{small}}$ ($\sigma_{\min} = 0$)")
+    finish_log_axis(ax, "≈ 0 (below the rank tolerance)")
+    ax.set(xlabel="H", ylabel=r"$\sigma^2_{\min}$", title=f"({tag}a) graph condition")
     ax.legend(fontsize=7)
     df = store.metrics()
     ax = axes[1]
@@ -358,8 +358,8 @@ def figures_fig23(store: RunStore) -> dict:
         res = df[(df.series == s) & (df.quantity == "lambda_resolution") & (df.seed == df.seed.min())]["value"]
         floor = float(res.max()) if len(res) and np.isfinite(res.max()) else 1e-13 * float(np.nanmax(np.abs(lam), initial=0.0))
         log_values(ax, pv.index, lam, "-", floor=floor, label=s)
-    finish_log_axis(ax, "≈ 0 (λ_T below its resolution)")
-    ax.set(xlabel="time t (= kη for gradient descent)", ylabel="λ_T", title=f"({tag}b) λ_T over time")
+    finish_log_axis(ax, "≈ 0 (below the resolution)")
+    ax.set(xlabel="time t (= kη for gradient descent)", ylabel=r"$\lambda_T$", title=f"({tag}b) " + r"$\lambda_T$ over time")
     ax.legend(fontsize=7)
     ax = axes[2]
     try:
@@ -380,8 +380,8 @@ def figures_fig23(store: RunStore) -> dict:
             if (~fin).any():  # λ_T up to the step where gradient descent diverged: hollow
                 log_values(ax, x[~fin], y[~fin], floor=res[~fin], scatter=True, marker=markers[ds], facecolors="none",
                            edgecolors=colors[opn], color=colors[opn], label=f"{ds}/{opn}: diverged (λ_T up to then)")
-        finish_log_axis(ax, "≈ 0 (λ_T at or below its resolution)")
-        ax.set(xlabel="H", ylabel="λ_T at the last iteration", title=f"({tag}c) across settings")
+        finish_log_axis(ax, "≈ 0 (below the resolution)")
+        ax.set(xlabel="H", ylabel=r"$\lambda_T$ at the last iteration", title=f"({tag}c) across settings")
         ax.legend(fontsize=7)
     fig.tight_layout()
     figs[f"fig{tag}_conditions"] = fig
@@ -399,9 +399,9 @@ def figures_fig23(store: RunStore) -> dict:
             color = log_values(ax, g["time"], g["value"], "-", floor=floor, label=f"{s}: L − L*")
             log_values(ax, b["time"], b["value"], "--", floor=floor, color=color,
                        label=f"{s}: Thm {'2 (i)' if multiscale else '1'} bound")
-        finish_log_axis(ax, "≈ 0 (below 10⁻¹² of the largest value)")
+        finish_log_axis(ax, "≈ 0 (below 1e-12 × the largest)")
         ax.xaxis.set_major_locator(MaxNLocator(5))
-        ax.set(xlabel="time t", ylabel="L − L*", title="measured loss gap vs the theorem's bound")
+        ax.set(xlabel="time t", ylabel=r"$L - L^*$", title="measured loss gap vs the theorem's bound")
         ax.legend(fontsize=7)
         fig.tight_layout()
         figs[f"fig{tag}_bound"] = fig
