@@ -42,8 +42,8 @@ def find_or_install_chromium() -> tuple[str | None, str]:
         return None, "chromium is not installed and installing it (apt-get install chromium) needs root"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        for cmd, limit in ((["apt-get", "update"], 300), (["apt-get", "install", "-y", "--no-install-recommends", "chromium"], 900)):
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=limit, check=False)
             if proc.returncode != 0:
                 return None, f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-300:]}"
     except (OSError, subprocess.TimeoutExpired) as exc:
