@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gnndyn.errors import DivergenceError, GnndynError
@@ -29,17 +31,69 @@ SetOpt = Annotated[
 ]
 
 
+# Torch's notices about its beta sparse-CSR support and implicit invariant checks say nothing about a run.
+_QUIET_WARNINGS = (r".*Sparse CSR tensor support is in beta.*", r".*Sparse invariant checks are implicitly disabled.*")
+
+
+@app.callback()
+def _setup() -> None:
+    for pattern in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=UserWarning)
+
+
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
 
+def _warn_repeated(overrides: list[str] | None) -> None:
+    """Warn when a ``--set`` key is given more than once (the last value is the one used)."""
+    seen: dict[str, list[str]] = {}
+    for o in overrides or []:
+        if "=" in o:
+            k, v = o.split("=", 1)
+            seen.setdefault(k.strip(), []).append(v.strip())
+    for k, values in seen.items():
+        if len(values) > 1:
+            err.print(f"[yellow]warning:[/] --set {k} given {len(values)} times ({', '.join(values)}); "
+                      f"using the last, {values[-1]}.", highlight=False, markup=True)
+
+
+def _print_rows(columns: list[str], rows: list[list[str]], *, title: str | None = None, header: bool = True,
+                whole: int = 1) -> None:
+    """Print a table without ever cutting a cell (cells may hold rich markup, data escaped).
+
+    The first ``whole`` columns hold names and are never wrapped; the others fold at spaces. On a terminal
+    wide enough for the whole columns plus some room for the others: a rich table; otherwise (piped,
+    redirected, too narrow) one plain line per row, columns separated by two spaces, all but the last padded.
+    """
+    from rich.text import Text
+
+    shown = ([columns] if header else []) + [[Text.from_markup(str(c)).plain for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in shown) for i in range(len(columns))]
+    need = sum(widths[:whole]) + 12 * (len(columns) - whole) + 3 * len(columns) + 1
+    if console.is_terminal and console.width >= need:
+        t = Table(title=title, show_header=header, header_style="bold")
+        for i, col in enumerate(columns):
+            if i < whole:
+                t.add_column(col, no_wrap=True, min_width=widths[i])
+            else:
+                t.add_column(col, overflow="fold")
+        for r in rows:
+            t.add_row(*r)
+        console.print(t)
+        return
+    if title:
+        print(title, file=console.file)
+    for r in shown:
+        print("  ".join(c.ljust(w) if i < len(columns) - 1 else c for i, (c, w) in enumerate(zip(r, widths))).rstrip(),
+              file=console.file)
+
+
 def _print_verdicts(checks: list[dict]) -> None:
     if not checks:
         return
-    t = Table(title="verdicts", show_lines=False)
-    for col in ("paper", "verdict", "margin", "where"):
-        t.add_column(col, overflow="fold")
+    rows = []
     for c in checks:
         if c.get("details", {}).get("diverged"):
             word = "[yellow]not assessed[/] (training diverged)"
@@ -48,23 +102,30 @@ def _print_verdicts(checks: list[dict]) -> None:
         else:
             word = "[green]holds[/]" if c["holds"] else "[bold red]VIOLATED[/]"
         m = c.get("margin")
-        t.add_row(c["paper"], word, "—" if m is None else f"{m:.3g}" if isinstance(m, float) else str(m), str(c.get("where", "")))
-    console.print(t)
+        rows.append([escape(c["paper"]), word, "—" if m is None else f"{m:.3g}" if isinstance(m, float) else str(m),
+                     escape(str(c.get("where", "")))])
+    _print_rows(["paper", "verdict", "margin", "where"], rows, title="verdicts", whole=0)
 
 
 @app.command("list")
-def list_experiments() -> None:
-    """Name every registered experiment with a one-line description."""
+def list_experiments(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of {name, paper, description}.")] = False,
+) -> None:
+    """Name every registered experiment with a one-line description (one plain line each when piped)."""
     from gnndyn.experiments import REGISTRY
 
-    t = Table(show_header=True, header_style="bold")
-    t.add_column("experiment")
-    t.add_column("reproduces")
-    t.add_column("description", overflow="fold")
-    for name in sorted(REGISTRY):
-        e = REGISTRY[name]
-        t.add_row(name, e.paper, e.description)
-    console.print(t)
+    entries = [{"name": name, "paper": REGISTRY[name].paper, "description": REGISTRY[name].description}
+               for name in sorted(REGISTRY)]
+    if as_json:
+        print(json.dumps(entries, ensure_ascii=False, indent=1))
+        return
+    if not console.is_terminal:  # one line per experiment: name, then what it reproduces and how
+        width = max(len(e["name"]) for e in entries)
+        for e in entries:
+            print(f"{e['name'].ljust(width)}  {e['description']} [{e['paper']}]", file=console.file)
+        return
+    _print_rows(["experiment", "reproduces", "description"],
+                [[escape(e["name"]), escape(e["paper"]), escape(e["description"])] for e in entries])
 
 
 def _fresh_folder(base: Path) -> Path:
@@ -126,6 +187,7 @@ def run(
     --out the run goes to runs/NAME, or runs/NAME-2, -3… when that is taken. Exit code 3: training diverged."""
     from gnndyn.experiments import make_spec
 
+    _warn_repeated(set_)
     try:
         spec = make_spec(name, set_ or [], seed=seed, seeds=seeds, device=device, dtype=dtype, data_root=data_root)
     except GnndynError as exc:
@@ -159,6 +221,7 @@ def show(
     from gnndyn.experiments import get_experiment, make_spec
     from gnndyn.spec import valid_keys
 
+    _warn_repeated(set_)
     try:
         exp = get_experiment(name)
         spec = make_spec(name, set_ or [])
@@ -183,8 +246,10 @@ def graph_info(
     from gnndyn.data.registry import DATASETS, dataset_params, load_graph
     from gnndyn.errors import resolve
     from gnndyn.operators import OPERATORS, build_operator
+    from gnndyn.progress import task
     from gnndyn.spec import parse_value
 
+    _warn_repeated(set_)
     try:
         resolve("dataset", dataset, DATASETS)
         resolve("operator", operator, OPERATORS)
@@ -196,9 +261,11 @@ def graph_info(
             params[k.strip()] = parse_value(v.strip())
         if "data_root" in dataset_params(dataset):
             params["data_root"] = data_root
-        g = load_graph(dataset, lcc=lcc, **params)
-        op = build_operator(operator, g)
-        facts = op.spectral(method=method)
+        with task(f"{dataset}: loading or generating the graph", None):
+            g = load_graph(dataset, lcc=lcc, **params)
+        with task(f"{dataset} ({g.num_nodes} nodes): {operator} operator and its spectral facts", None):
+            op = build_operator(operator, g)
+            facts = op.spectral(method=method)
     except GnndynError as exc:
         _fail(str(exc))
     info = {**g.summary(), **facts.as_dict(), "lcc": lcc}
@@ -208,10 +275,8 @@ def graph_info(
     if as_json:
         print(json.dumps(info))
         return
-    t = Table(show_header=False)
-    for k, v in info.items():
-        t.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
-    console.print(t)
+    _print_rows(["quantity", "value"], [[escape(k), escape(f"{v:.6g}" if isinstance(v, float) else str(v))]
+                                        for k, v in info.items()], header=False)
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 Every run is fully described by its spec; ``spec.json`` in the run folder re-creates it. Nested keys
 are dotted: ``--set model.depth=20 --set graph.n=500 --set train.lr=0.05``. Values are read as JSON
-when they parse (numbers, ``true``, ``null``, lists) and as strings otherwise. An unknown key is an
+when they parse (numbers, ``true``, ``null``, lists) and as strings otherwise; a field that holds a string
+keeps the text as given (``--set nodes=100`` sets the string ``"100"``). An unknown key is an
 error that lists the valid ones. ``graph`` and ``operator`` take the parameters of the chosen dataset
 or operator (``graph.n``, ``graph.p_in``, ``operator.d_max``...); changing ``graph.name`` starts
 that section again from the new dataset's defaults.
@@ -273,6 +274,7 @@ def valid_keys(spec: BaseModel) -> list[str]:
 
 def apply_overrides(spec: Spec, overrides: list[str] | dict[str, Any]) -> Spec:
     """A new spec with ``key=value`` overrides applied and validated (see the module docstring)."""
+    texts: dict[str, str] = {}  # the command-line text of each value, for fields that hold strings
     if isinstance(overrides, dict):
         items = list(overrides.items())
     else:
@@ -282,6 +284,7 @@ def apply_overrides(spec: Spec, overrides: list[str] | dict[str, Any]) -> Spec:
                 raise GnndynError(f"--set expects key=value (e.g. model.depth=20); got {o!r}.")
             k, v = o.split("=", 1)
             items.append((k.strip(), parse_value(v.strip())))
+            texts[k.strip()] = v.strip()
     d = spec.model_dump(mode="json")
     cls = type(spec)
     # a new graph/operator name restarts that section from the new defaults
@@ -306,6 +309,8 @@ def apply_overrides(spec: Spec, overrides: list[str] | dict[str, Any]) -> Spec:
             if leaf not in extras:
                 hint = f" ({parts[0]} {cur.get('name')!r} accepts: {', '.join(extras)})" if extras else ""
                 raise GnndynError(f"unknown key {k!r}{hint}; valid keys: {', '.join(valid_keys(spec))}.")
+        if isinstance(cur.get(leaf), str) and isinstance(v, (bool, int, float)) and k in texts:
+            v = texts[k]  # a string field given a number on the command line (nodes=100) keeps the text
         cur[leaf] = v
     return validate_spec(cls, d)
 

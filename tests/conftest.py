@@ -43,6 +43,13 @@ def _data_root_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("GNNDYN_DATA_ROOT", str(SHARED_DATASETS))
 
 
+@pytest.fixture(scope="session")
+def smoke_run_registry() -> dict:
+    """Smoke-size run folders made during the session, keyed by ``json.dumps([experiment, how])``: the
+    documentation-command test fills it, the browser test of the reports reuses its folders."""
+    return {}
+
+
 @pytest.fixture
 def one_thread():
     """One torch intra-op thread during the test (the previous setting is restored): small dense

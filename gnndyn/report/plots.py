@@ -100,3 +100,48 @@ def drawable(fig) -> list[str]:
         if lost:
             notes.append(f"{ax.get_title() or 'a panel'}: {lost} non-finite or overflowing point(s) not drawn")
     return notes
+
+
+def log_values(ax, x, y, fmt: str = "o-", *, floor, label: str | None = None, color: str | None = None,
+               scatter: bool = False, **kwargs) -> str:
+    """Plot ``y`` against ``x`` on a log y-axis without losing a value: finite values above ``floor`` (a
+    number or one per point: a resolution, or a tiny fraction of the largest value) are drawn as usual;
+    finite values at or below it (zero, negative, below the resolution) are drawn as "≈ 0" markers (▼) at
+    the floor instead of vanishing from the axis; non-finite values are not drawn. Call
+    :func:`finish_log_axis` once the axis is complete. Returns the colour used."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    fl = np.broadcast_to(np.asarray(floor, dtype=float), y.shape)
+    fin = np.isfinite(y)
+    high = fin & (y > fl)
+    low = fin & ~high
+    if scatter:
+        art = ax.scatter(x[high], y[high], label=label, color=color, **kwargs)
+        color = color or (art.get_facecolor()[0] if len(art.get_facecolor()) else None)
+        if color is None:
+            color = art.get_edgecolor()[0]
+    else:
+        (line,) = ax.plot(x, np.where(high, y, np.nan), fmt, label=label, color=color, **kwargs)
+        color = line.get_color()
+    if low.any():
+        ax.scatter(x[low], fl[low], marker="v", s=42, color=color, edgecolors="black", linewidths=0.6, zorder=4,
+                   clip_on=False)
+        marks = getattr(ax, "_gnndyn_near_zero", [])
+        marks.extend(float(v) for v in fl[low])
+        ax._gnndyn_near_zero = marks
+    return color
+
+
+def finish_log_axis(ax, what: str = "≈ 0 (at or below the dotted floor)") -> None:
+    """Log scale; where :func:`log_values` drew "≈ 0" markers, the axis reaches below them, a dotted line
+    marks the floor and the legend says what ▼ means."""
+    ax.set_yscale("log")
+    marks = getattr(ax, "_gnndyn_near_zero", [])
+    if not marks:
+        return
+    lo = min(marks)
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(min(bottom, lo / 4), max(top, lo * 10))
+    ax.scatter([], [], marker="v", s=42, color="white", edgecolors="black", linewidths=0.6, label=what)
+    for level in sorted(set(marks)):
+        ax.axhline(level, ls=":", lw=0.8, color="0.55", zorder=1)
