@@ -301,29 +301,56 @@ class XuObjective:
       :math:`V = \partial L/\partial\hat Y = 2(\hat Y - Y)` (Section 4.3).
     * ``cross-entropy``: :math:`L = -\frac1{\bar n}\sum_{i\in I}\log\mathrm{softmax}(\hat Y_{*i})_{y_i}`.
 
+    Two options serve Patel, Savostianov & Schaub (arXiv 2501.14440, eq. (2.2)), whose loss is
+    :math:`\mathcal L = \frac1m\|\hat Y - Y\|_F^2` with :math:`m = \bar n d_y` and real-valued targets:
+    ``loss_scale`` multiplies the squared loss (1/m there; the default 1.0 leaves Xu et al.'s loss
+    untouched, bit for bit), and ``targets`` gives a real Y (:math:`m_y\times\bar n`) in place of the one-hot
+    labels (``labels`` is then ignored and may be None). See :mod:`gnndyn.models.patel`.
+
     Attributes:
         name: ``squared`` or ``cross-entropy``.
         labels: class index of each labelled node, in the order of ``XuData.nodes``.
         num_classes: :math:`m_y`.
+        loss_scale: factor on the squared loss (default 1: Xu et al.'s eq. (5)).
+        targets: a real-valued Y (``num_classes × n̄``), squared loss only; None for one-hot labels.
     """
 
     name: str
-    labels: torch.Tensor
+    labels: torch.Tensor | None
     num_classes: int
+    loss_scale: float = 1.0
+    targets: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         resolve("loss", self.name, {"squared": 1, "cross-entropy": 1})
+        if not (math.isfinite(self.loss_scale) and self.loss_scale > 0):
+            raise GnndynError(f"loss_scale must be a finite number > 0; got {self.loss_scale}.")
+        if self.targets is not None:
+            if self.name != "squared":
+                raise GnndynError(f"real-valued targets need the squared loss; got loss {self.name!r}.")
+            if self.targets.dim() != 2 or self.targets.shape[0] != self.num_classes:
+                raise GnndynError(f"targets must be m_y × n̄ with m_y = num_classes = {self.num_classes}; "
+                                  f"got shape {tuple(self.targets.shape)}.")
+        elif self.labels is None:
+            raise GnndynError("XuObjective needs either labels (class indices) or real-valued targets.")
+
+    @property
+    def num_labelled(self) -> int:
+        return int(self.targets.shape[1]) if self.targets is not None else int(self.labels.numel())
 
     def target(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """Y (:math:`m_y\\times\\bar n`, one-hot columns)."""
+        """Y (:math:`m_y\\times\\bar n`): one-hot columns, or the real-valued ``targets``."""
+        if self.targets is not None:
+            return self.targets.to(dtype)
         return one_hot_columns(self.labels, self.num_classes, dtype)
 
     def __call__(self, pred: torch.Tensor) -> torch.Tensor:
-        if pred.shape != (self.num_classes, self.labels.numel()):
-            raise GnndynError(f"predictions must be m_y × n̄ = {self.num_classes} × {self.labels.numel()}; "
+        if pred.shape != (self.num_classes, self.num_labelled):
+            raise GnndynError(f"predictions must be m_y × n̄ = {self.num_classes} × {self.num_labelled}; "
                               f"got {tuple(pred.shape)}.")
         if self.name == "squared":
-            return ((pred - self.target(pred.dtype)) ** 2).sum()
+            loss = ((pred - self.target(pred.dtype)) ** 2).sum()
+            return loss if self.loss_scale == 1.0 else self.loss_scale * loss
         return tf.cross_entropy(pred.T, self.labels, reduction="mean")
 
 

@@ -9,6 +9,7 @@ schedules), so a check never cares which produced a path:
   records ``loss``, the solver's cumulative ``solver_steps`` (accepted), ``solver_rejected`` and
   ``solver_nfe`` (gradient evaluations) with ``step`` = grid index and ``time`` = t, and runs the probes
   whose schedule fires on the grid index (all of them at the last point).
+* :func:`normalized_flow` integrates the per-layer normalized flow of Patel et al.'s Remark 6.1 the same way.
 * :func:`descend` runs gradient descent (or Adam) with ``step`` = k and ``time`` = kη.
 
 Stiffness is expected (the Hessian's largest eigenvalue sets the explicit solver's step): a solve
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gnndyn.errors import DivergenceError, GnndynError
+from gnndyn.errors import DivergenceError, GnndynError, resolve
 from gnndyn.probes.base import Probe, ProbeContext
 from gnndyn.progress import NULL_TASK, Task
 from gnndyn.store.metrics import Recorder
@@ -89,6 +90,7 @@ class _FlowField(nn.Module):
         self.steps = self.rejected = self.nfe = 0
         self.t0 = _time.perf_counter()
         self.last_loss = math.nan
+        self.normalized = False
 
     def load(self, y: torch.Tensor) -> None:
         with torch.no_grad():
@@ -111,6 +113,8 @@ class _FlowField(nn.Module):
         self.last_loss = L
         if not math.isfinite(L) or not bool(torch.isfinite(g).all()):
             raise _Budget(f"non-finite loss or gradient ({L}) inside the solver")
+        if self.normalized:
+            return -layer_normalized(g, self.sizes)
         return -g
 
     def _check(self) -> None:
@@ -146,7 +150,8 @@ def _probe_values(probes: Sequence[Probe], ctx: ProbeContext, due_all: bool) -> 
 def gradient_flow(model: nn.Module, loss_fn: LossFn, times: Sequence[float] | np.ndarray, *, method: str = "dopri5",
                   rtol: float = 1e-8, atol: float = 1e-10, max_steps: int = 20_000, max_wall_s: float | None = None,
                   step_size: float | None = None, recorder: Recorder | None = None, series: str = "flow", seed: int = 0,
-                  probes: Sequence[Probe] = (), task: Task = NULL_TASK, raise_on_failure: bool = True) -> FlowResult:
+                  probes: Sequence[Probe] = (), task: Task = NULL_TASK, raise_on_failure: bool = True,
+                  direction: str = "gradient") -> FlowResult:
     r"""Solve :math:`d\theta/dt = -\nabla L(\theta)` from the model's current parameters over ``times``.
 
     Args:
@@ -160,6 +165,8 @@ def gradient_flow(model: nn.Module, loss_fn: LossFn, times: Sequence[float] | np
         probes: called at grid points whose index the schedule accepts (all at the last point), with
             ``ProbeContext(step=k, model, loss, grads=[∂L/∂θ], extras={'time': t, 'dynamics': 'flow'})``.
         raise_on_failure: if False, a solver failure is returned in ``FlowResult.error``.
+        direction: ``gradient`` (the flow above) or ``layer-normalized`` (:func:`normalized_flow`: each
+            parameter tensor moves along its own normalized negative gradient).
     """
     from torchdiffeq import odeint
 
@@ -176,6 +183,7 @@ def gradient_flow(model: nn.Module, loss_fn: LossFn, times: Sequence[float] | np
     rec = recorder if recorder is not None else Recorder()
     field_ = (_FlowField if method in FIXED else _AdaptiveFlowField)(model, loss_fn, int(max_steps), max_wall_s)
     field_.fixed = method in FIXED
+    field_.normalized = resolve("direction", direction, {"gradient": False, "layer-normalized": True})
     options = {"step_size": step_size} if method in FIXED else None
     y = field_.flat()
     reached_t, reached_L = [], []
@@ -220,6 +228,31 @@ def gradient_flow(model: nn.Module, loss_fn: LossFn, times: Sequence[float] | np
         raise error
     return FlowResult(np.asarray(reached_t), np.asarray(reached_L), field_.steps, field_.rejected, field_.nfe,
                       _time.perf_counter() - field_.t0, rec, error)
+
+
+def layer_normalized(g: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
+    r"""The flat gradient with each parameter's chunk divided by its Frobenius norm,
+    :math:`\nabla_{W_\ell}L/\|\nabla_{W_\ell}L\|_F` (a chunk with zero gradient stays 0)."""
+    out = []
+    for c in torch.split(g, list(sizes)):
+        n = torch.linalg.norm(c)
+        out.append(c / n if float(n) > 0.0 else torch.zeros_like(c))
+    return torch.cat(out)
+
+
+def normalized_flow(model: nn.Module, loss_fn: LossFn, times: Sequence[float] | np.ndarray, *, series: str = "normalized-flow",
+                    **options) -> FlowResult:
+    r"""The per-layer normalized gradient flow of Patel, Savostianov & Schaub (arXiv 2501.14440, Remark 6.1),
+
+    .. math:: \frac{dW_\ell}{dt} = -\frac{\nabla_{W_\ell}\mathcal L(W(t))}{\|\nabla_{W_\ell}\mathcal L(W(t))\|_F},
+
+    one "layer" per parameter tensor (a layer whose gradient vanishes stands still), so every moving layer has
+    speed :math:`\|dW_\ell/dt\|_F = 1`. Same interface and records as :func:`gradient_flow` (``options`` are its
+    keywords); the probes see the true gradients. The paper gives no rate for it. Near a minimum the
+    direction turns discontinuously (the speed stays 1 while the gradient vanishes), so an adaptive solver
+    shrinks its steps there: bound the solve with ``max_steps`` / ``max_wall_s``.
+    """
+    return gradient_flow(model, loss_fn, times, series=series, direction="layer-normalized", **options)
 
 
 @dataclass
@@ -332,4 +365,4 @@ def hessian_top_eigenvalue(model: nn.Module, loss_fn: LossFn, *, iters: int = 20
     return mu, it
 
 
-__all__ = ["hessian_top_eigenvalue", "gradient_flow", "descend", "FlowResult", "DescentResult", "FlowSolverError", "ADAPTIVE", "FIXED"]
+__all__ = ["hessian_top_eigenvalue", "gradient_flow", "normalized_flow", "layer_normalized", "descend", "FlowResult", "DescentResult", "FlowSolverError", "ADAPTIVE", "FIXED"]
