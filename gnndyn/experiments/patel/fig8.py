@@ -19,6 +19,7 @@ the relative loss at T); L is the fastest; the normalized operators stay nearly 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Literal
 
@@ -97,7 +98,9 @@ def run_fig8(spec: PatelFig8Spec, ctx: RunContext) -> ExperimentResult:
                              "nbar": prob.nbar})
                 bar.advance(1)
     runs = pd.DataFrame(rows)
-    verdicts = [aggregate(vs, label="run") for _, vs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+    verdicts = [dataclasses.replace(v, where=f"Fig. 8{'b' if panel == 'operators' else 'c'}: {v.where}")
+                for (_, panel), vs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+                for v in [aggregate(vs, label="run")]]
     verdicts += claims_fig8(runs, spec)
     ops = runs[runs.panel == "operators"]
     sig = pd.DataFrame([{"operator": op, "label": C.LABELS[op], "sigma_small": float(d["sigma_small"].median()),
