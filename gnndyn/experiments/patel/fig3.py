@@ -77,5 +77,5 @@ register(Experiment(
     description="Patel et al. Fig. 3: gradient flow on G(200, p) with Adj, L, Nor. L; Thm 3.1's bound and σ_small",
     paper="Patel et al. 2025, Fig. 3, Thm 3.1, Remark 3.3",
     spec_cls=PatelFig3Spec, run=run_fig3, figures=figures_fig3,
-    smoke={"n": 60, "d_x": 12, "width": 8, "params": [0.1, 0.3], "seeds": 1, "points": 40},
+    smoke={"n": 40, "d_x": 8, "width": 6, "params": [0.1, 0.3], "seeds": 1, "points": 40, "stop_level": 1e-6},
 ))

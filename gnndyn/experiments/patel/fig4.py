@@ -64,5 +64,5 @@ register(Experiment(
     description="Patel et al. Fig. 4: per-layer normalized gradient flow (Remark 6.1) on G(500, p), Adj, L, Nor. L",
     paper="Patel et al. 2025, Fig. 4, Remark 6.1",
     spec_cls=PatelFig4Spec, run=run_fig4, figures=figures_fig4,
-    smoke={"n": 60, "d_x": 12, "width": 8, "params": [0.1, 0.3], "seeds": 1, "points": 40},
+    smoke={"n": 40, "d_x": 8, "width": 6, "params": [0.1, 0.3], "seeds": 1, "points": 40},
 ))

@@ -86,5 +86,5 @@ register(Experiment(
     description="Patel et al. Fig. 5: gradient flow on the k-NN ring K_k(200) with Adj, L, Nor. L",
     paper="Patel et al. 2025, Fig. 5, Thm 3.1",
     spec_cls=PatelFig5Spec, run=run_fig5, figures=figures_fig5,
-    smoke={"n": 60, "d_x": 12, "width": 8, "params": [4, 10], "seeds": 1, "points": 40},
+    smoke={"n": 40, "d_x": 8, "width": 6, "params": [4, 10], "seeds": 1, "points": 40, "stop_level": 1e-6},
 ))

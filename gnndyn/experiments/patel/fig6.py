@@ -73,5 +73,5 @@ register(Experiment(
     description="Patel et al. Fig. 6: gradient flow on SBM(66, 134, 0.15, q) with Adj, L, Nor. L",
     paper="Patel et al. 2025, Fig. 6, Thm 3.1",
     spec_cls=PatelFig6Spec, run=run_fig6, figures=figures_fig6,
-    smoke={"n": 60, "d_x": 12, "width": 8, "params": [0.01, 0.05, 0.2], "sbm_p": 0.3, "seeds": 1, "points": 40},
+    smoke={"n": 40, "d_x": 8, "width": 6, "params": [0.01, 0.05, 0.2], "sbm_p": 0.3, "seeds": 1, "points": 40, "stop_level": 1e-6},
 ))

@@ -58,5 +58,5 @@ register(Experiment(
     description="Patel et al. Fig. 7: gradient flow on Barabási–Albert BA(200, m) with Adj, L, Nor. L",
     paper="Patel et al. 2025, Fig. 7, Thm 3.1",
     spec_cls=PatelFig7Spec, run=run_fig7, figures=figures_fig7,
-    smoke={"n": 60, "d_x": 12, "width": 8, "params": [2, 6], "seeds": 1, "points": 40},
+    smoke={"n": 40, "d_x": 8, "width": 6, "params": [2, 6], "seeds": 1, "points": 40, "stop_level": 1e-6},
 ))
