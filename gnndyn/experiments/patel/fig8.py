@@ -93,9 +93,8 @@ def run_fig8(spec: PatelFig8Spec, ctx: RunContext) -> ExperimentResult:
                     by.setdefault((v.name, panel), []).append(v)
                 rel = C.relative_loss(prob, path)
                 rows.append({"panel": panel, "seed": seed, "operator": op, "a": a, "series": s, "T": T, **row,
-                             "relative_loss_at_T": float(rel[-1]) if path.times[-1] >= T * (1 - 1e-9) else
-                             float(max(rel[-1], 0.0)), "d_x": prob.Z.shape[0], "d_y": prob.Y.shape[0],
-                             "nbar": prob.nbar})
+                             "t_1e-6": C.time_to_level(path.times, rel, 1e-6), "d_x": prob.Z.shape[0],
+                             "d_y": prob.Y.shape[0], "nbar": prob.nbar})
                 bar.advance(1)
     runs = pd.DataFrame(rows)
     verdicts = [dataclasses.replace(v, where=f"Fig. 8{'b' if panel == 'operators' else 'c'}: {v.where}")
