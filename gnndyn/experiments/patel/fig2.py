@@ -175,6 +175,6 @@ register(Experiment(
     description="Patel et al. Fig. 2: σ_small((XS^H)_{*I}) against n̄ for four graph families and five operators",
     paper="Patel et al. 2025, Fig. 2, §6.1.1",
     spec_cls=PatelFig2Spec, run=C.with_torch_threads(run_fig2), figures=figures_fig2,
-    smoke={"n": 60, "d_x": 10, "nbar": [2, 4, 6, 8, 10, 12, 14, 16, 20, 30], "samples": 6, "seeds": 1,
+    smoke={"n": 60, "d_x": 10, "nbar": [2, 4, 6, 8, 10, 12, 14, 20], "samples": 4, "seeds": 1,
            "family_params": {"erdos-renyi": 0.2, "knn-ring": 6, "sbm": 0.05, "barabasi-albert": 4}, "sbm_p": 0.4},
 ))

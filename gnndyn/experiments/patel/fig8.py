@@ -195,6 +195,6 @@ register(Experiment(
     description="Patel et al. Fig. 8: the US-counties climate graph — σ_small per operator, flows per operator and per a",
     paper="Patel et al. 2025, Fig. 8, §6.2",
     spec_cls=PatelFig8Spec, run=C.with_torch_threads(run_fig8), figures=figures_fig8,
-    smoke={"nodes": 400, "width": 32, "year": 2008, "a_values": [1.5, 3.0], "horizon": 2.0, "a_horizon": 2.0,
+    smoke={"nodes": 250, "width": 32, "year": 2008, "a_values": [1.5, 3.0], "horizon": 1.0, "a_horizon": 1.0,
            "points": 40, "max_steps": 20000},
 ))
