@@ -34,7 +34,7 @@ from pydantic import Field
 from gnndyn.data.generators import barabasi_albert, erdos_renyi, knn_ring, sbm
 from gnndyn.data.graph import Graph
 from gnndyn.errors import GnndynError, resolve
-from gnndyn.experiments.base import with_torch_threads  # noqa: F401  (re-exported)
+from gnndyn.experiments.base import with_torch_threads  # re-exported
 from gnndyn.models.linear_gnn import make_xu_data
 from gnndyn.models.patel import propagated
 from gnndyn.models.patel_init import zero_first_layer
@@ -148,7 +148,7 @@ class _Field:
         E = _chain(self.unflat(theta))[-1]
         return float(((E @ self.Z - self.Y) ** 2).sum()) / self.m
 
-    def __call__(self, t: float, theta: np.ndarray) -> np.ndarray:  # noqa: ARG002 (autonomous)
+    def __call__(self, t: float, theta: np.ndarray) -> np.ndarray:  # autonomous: t unused
         self.nfe += 1
         W = self.unflat(theta)
         pre = _chain(W)  # pre[l] = W_{l+1}···W_1 (0-based)
@@ -327,7 +327,7 @@ def sigma_table(runs: pd.DataFrame, paper: dict[float, dict[str, float]] | None,
         med = float(d["sigma_small"].median())
         rows.append({param: p, "operator": op, "sigma_small_median": med, "sigma_small_min": float(d["sigma_small"].min()),
                      "sigma_small_max": float(d["sigma_small"].max()), "paper": pv,
-                     "ratio_to_paper": med / pv if pv == pv else math.nan})
+                     "ratio_to_paper": med / pv if not math.isnan(pv) else math.nan})
     return pd.DataFrame(rows)
 
 

@@ -43,6 +43,7 @@ class SweepSpec(C.PatelSpec):
     max_steps: int = Field(400_000, ge=10)
     step_size: float | None = Field(None, gt=0, description="normalized flow: fixed RK4 step (default: adaptive RK45)")
     rtol: float = Field(1e-8, gt=0, description="RK45's relative tolerance")
+    max_wall_s: float = Field(600.0, gt=0, description="wall-clock budget of one flow (s)")
     sbm_p: float = Field(0.15, ge=0, le=1)
 
 
@@ -77,7 +78,8 @@ def run_sweep(spec: SweepSpec, ctx: RunContext, fig: str,
                                                 f"{sorted(spec.horizons)}, not {op!r}.")
                         T = float(spec.horizons[op])
                     path = C.solve(prob, W0, rule=spec.rule, T=T, stop_level=spec.stop_level, points=spec.points,
-                                   max_steps=spec.max_steps, step_size=spec.step_size, rtol=spec.rtol)
+                                   max_steps=spec.max_steps, step_size=spec.step_size, rtol=spec.rtol,
+                                   max_wall_s=spec.max_wall_s)
                     s = series_name(spec.family, p, op)
                     C.record_path(rec, s, seed, prob, path, k if spec.rule == "flow" else None)
                     rec.add(s, seed, 0, "sigma_small", prob.sigma_small, time=0.0)
