@@ -93,3 +93,32 @@ def test_patel_energy_smoke(tmp_path):
     s44 = store.table("search44")
     assert (s44["best_margin"] >= s44["margin_at_solution"]).all() and (s44["margin_at_solution"] > 0).all()
     assert {"energy_paths", "energy_bars"} <= {p.stem for p in store.figures()}
+
+
+def test_patel_descent_smoke(tmp_path):
+    store, result, v = _run("patel-descent", tmp_path)
+    assert v["patel.thm5.1.hypothesis"][""].holds  # a = 5 at smoke size: 16L(0)/r² < βσ²_small/m
+    c = store.table("constants").iloc[0]
+    sweep = store.table("sweep").set_index("factor")
+    # the contraction bound holds for a small η (inside the estimated step bound: applicable) ...
+    small = v["patel.thm5.1"]["x0.001"]
+    assert small.holds and small.applicable and sweep.loc[0.001, "below_step_bound_estimate"]
+    assert v["patel.thm5.1"]["x0.3"].holds and not v["patel.thm5.1"]["x0.3"].applicable  # above the estimated bound
+    # ... and is broken above 2/λ_max (1.5·2/λ converges only after a spike; 3·2/λ diverges)
+    assert not v["patel.thm5.1"]["x1.5"].holds and not v["patel.thm5.1"]["x3"].holds and sweep.loc[3.0, "diverged"]
+    assert sweep.loc[1.5, "max_relative_loss"] > 1
+    assert v["patel.sec5.step_threshold"][""].holds and c["largest_factor_keeping_rate"] == 0.9
+    # the proof's step bound (M from below) is far below the measured largest step; the condition is only an estimate
+    cons = v["patel.thm5.1.step_conservative"][""]
+    assert cons.holds and c["step_bound_estimate"] < 0.01 * c["two_over_lambda"]
+    step = v["patel.thm5.1.step"]["largest η keeping the rate"]
+    assert not step.holds and step.details["estimated"] and "ESTIMATE" in step.statement
+    assert c["M_estimate"] > 0 and c["term_two_m_over_beta_sigma2"] > c["two_over_lambda"]
+    # Remark 5.2's count is an upper bound on the measured one; D_ℓ drifts more with larger η
+    r52 = v["patel.remark5.2"][""]
+    assert r52.holds and r52.details["k_measured"] <= r52.details["k_predicted"]
+    assert v["patel.sec4.gd_drift"][""].holds and v["patel.sec4.gd_drift"][""].margin > 0.5
+    nf = store.metrics()
+    rel = nf[(nf.series == "normalized-flow") & (nf.quantity == "relative_loss")]["value"]
+    assert rel.iloc[0] == pytest.approx(1.0) and rel.min() < 0.1
+    assert {"descent_sweep", "descent_drift"} <= {p.stem for p in store.figures()}
