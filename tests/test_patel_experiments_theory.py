@@ -122,3 +122,26 @@ def test_patel_descent_smoke(tmp_path):
     rel = nf[(nf.series == "normalized-flow") & (nf.quantity == "relative_loss")]["value"]
     assert rel.iloc[0] == pytest.approx(1.0) and rel.min() < 0.1
     assert {"descent_sweep", "descent_drift"} <= {p.stem for p in store.figures()}
+
+
+def test_patel_open_smoke(tmp_path):
+    store, result, v = _run("patel-open", tmp_path)
+    bt = store.table("bottleneck").set_index("start")
+    # the bottleneck flow approaches the rank-limited optimum L̃_H (Eckart–Young), above the unconstrained one ...
+    assert (bt["L_tilde_rank_capped"] > bt["L_tilde_unconstrained"] + 0.1).all()
+    assert (bt["final_loss"] >= bt["L_tilde_rank_capped"] - 1e-10).all() and not bt["below_unconstrained"].any()
+    assert (bt["end_rank"] == bt["rank_cap"]).all()
+    for s in ("zero-first", "xavier"):
+        b = v["patel.open.bottleneck"][s]
+        assert b.holds and bt.loc[s, "final_relative_loss"] < 1e-8
+        # ... and the verdicts say no theorem covers it
+        assert not b.applicable and not b.assumptions["no bottleneck (d_ℓ ≥ min(d_x, d_y))"]
+        assert not v["patel.thm3.1"][s].applicable and not v["patel.thm3.1"][s].assumptions["no bottleneck"]
+    # the normalized flow stalls at a floor that shrinks with the rk4 step (roughly ∝ h^1.5 here)
+    nf = store.table("normalized").sort_values("h")
+    assert (np.diff(nf["floor"]) > 0).all() and nf["floor"].max() < 1e-2
+    fl = v["patel.open.normalized_floor"][""]
+    assert fl.holds and 1.0 < fl.margin < 2.5
+    rate = v["patel.open.normalized_rate"][""]
+    assert rate.holds == all(f["sqrt_rms"] < f["exp_rms"] for f in rate.details["fits"])
+    assert "open_bottleneck_normalized" in {p.stem for p in store.figures()}

@@ -4,4 +4,4 @@ the step-size sweep, Remark 5.2, the normalized flow beside gradient descent) an
 the normalized flow's rate and floor). Importing this package registers them.
 """
 
-from gnndyn.experiments.patel_theory import descent, energy  # noqa: F401
+from gnndyn.experiments.patel_theory import descent, energy, open  # noqa: F401
