@@ -76,7 +76,8 @@ def _normalized_field(problem: Problem, Ws: list[np.ndarray]) -> list[np.ndarray
 
 def normalized_flow_path(problem: Problem, Ws0: Weights, times: np.ndarray, *, step: float) -> Path:
     """Remark 6.1's per-layer normalized flow by classical rk4 with the fixed step ``step`` (weights at ``times``;
-    every grid interval is split into ceil(Δt/step) equal rk4 steps)."""
+    every grid interval is split into ceil(Δt/step) equal rk4 steps — so a step above a grid interval is cut to
+    it: give a grid whose intervals are multiples of ``step``)."""
     ts = np.asarray(times, dtype=np.float64)
     if not step > 0:
         raise GnndynError(f"the rk4 step must be > 0; got {step}.")
