@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from gnndyn.experiments import get_experiment, make_spec, run_experiment
-from gnndyn.experiments.patel_theory.paths import descent_path, flow_path, normalized_flow_path
+from gnndyn.experiments.patel_theory.paths import (
+    descent_path,
+    flow_path,
+    normalized_flow_path,
+)
 from gnndyn.models.patel_init import xavier, zero_first_layer
 from gnndyn.theory import patel as P
 
@@ -65,7 +69,7 @@ def test_descent_path_stops_at_divergence(tiny):
 
 
 def test_patel_energy_smoke(tmp_path):
-    store, result, v = _run("patel-energy", tmp_path)
+    store, _result, v = _run("patel-energy", tmp_path)
     tab = store.table("starts").set_index("start")
     Emin = float(tab["min_energy"].iloc[0])
     # Thm 4.2: from balanced starts the flow ends at the minimum energy (H+1)Σσ_i^{2/(H+1)}(YZ^†)
@@ -96,7 +100,7 @@ def test_patel_energy_smoke(tmp_path):
 
 
 def test_patel_descent_smoke(tmp_path):
-    store, result, v = _run("patel-descent", tmp_path)
+    store, _result, v = _run("patel-descent", tmp_path)
     assert v["patel.thm5.1.hypothesis"][""].holds  # a = 5 at smoke size: 16L(0)/r² < βσ²_small/m
     c = store.table("constants").iloc[0]
     sweep = store.table("sweep").set_index("factor")
@@ -125,7 +129,7 @@ def test_patel_descent_smoke(tmp_path):
 
 
 def test_patel_open_smoke(tmp_path):
-    store, result, v = _run("patel-open", tmp_path)
+    store, _result, v = _run("patel-open", tmp_path)
     bt = store.table("bottleneck").set_index("start")
     # the bottleneck flow approaches the rank-limited optimum L̃_H (Eckart–Young), above the unconstrained one ...
     assert (bt["L_tilde_rank_capped"] > bt["L_tilde_unconstrained"] + 0.1).all()

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from gnndyn.data.registry import load_graph
 from gnndyn.errors import GnndynError
-from gnndyn.experiments.base import with_torch_threads  # noqa: F401  (re-exported)
+from gnndyn.experiments.base import with_torch_threads
 from gnndyn.models.linear_gnn import make_xu_data
 from gnndyn.models.patel import propagated
 from gnndyn.operators.builders import build_operator
@@ -58,7 +58,7 @@ class PatelTheorySpec(ExperimentSpec):
 def grouped_targets(x: np.ndarray, adjacency, d_y: int) -> np.ndarray:
     r""":math:`Y \in \mathbb R^{d_y\times n}` (nodes as columns): per feature group :math:`G_c`,
     :math:`y_{ci} = \sum_{k\in G_c}x_{ik} + 0.1\sum_{j\sim i}\sum_{k\in G_c}x_{jk}` (§6.1.2 for d_y = 1)."""
-    n, d_x = x.shape
+    d_x = x.shape[1]
     if not 1 <= d_y <= d_x:
         raise GnndynError(f"d_y must be between 1 and d_x = {d_x} (one feature group per target); got {d_y}.")
     groups = np.array_split(np.arange(d_x), d_y)
@@ -86,7 +86,7 @@ def synthetic_problem(spec: PatelTheorySpec, seed: int, *, widths: list[int] | N
     if g.x is None:
         raise GnndynError(f"graph {spec.graph!r} gave no features; it must accept feature_dim.")
     op = build_operator(spec.operator, g)
-    nbar = int(round(spec.labelled * spec.n))
+    nbar = round(spec.labelled * spec.n)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
     nodes = np.sort(rng.choice(spec.n, size=nbar, replace=False))
     x = g.x.detach().cpu().numpy().astype(np.float64)
@@ -108,7 +108,7 @@ def record_path(rec: Recorder, series: str, seed: int, problem: thy.Problem, pat
         drift = imbalance_drift(path)
         idx = np.searchsorted(path.times, path.weight_times)
         for j, (t, b, d, w) in enumerate(zip(path.weight_times, bal, drift, path.weights)):
-            step = int(idx[j]) if path.rule != "gd" else int(round(t / path.eta))
+            step = int(idx[j]) if path.rule != "gd" else round(t / path.eta)
             rec.add(series, seed, step, "balance", float(b), time=float(t))
             rec.add(series, seed, step, "imbalance_drift", float(d), time=float(t))
             rec.add(series, seed, step, "energy", thy.weight_energy(w), time=float(t))

@@ -26,6 +26,7 @@ hold at a = 2 here), d_x = 20, d_y = 1, H = 2, d₁ = d₂ = 32; ``--set n=200 d
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -137,7 +138,7 @@ def run_descent(spec: PatelDescentSpec, ctx: RunContext) -> ExperimentResult:
                           and r["factor"] < 1)
             slope = float(np.polyfit(np.log([e for e, _ in conv]), np.log(np.maximum([d for _, d in conv], 1e-300)), 1)[0]) \
                 if len(conv) >= 2 else math.nan
-            mono = len(conv) >= 2 and all(d2 > d1 for (_, d1), (_, d2) in zip(conv, conv[1:]))
+            mono = len(conv) >= 2 and all(d2 > d1 for (_, d1), (_, d2) in pairwise(conv))
             add(Verdict("patel.sec4.gd_drift", f"{thy.PAPER}, §4 (balancedness under gradient descent)",
                         "under gradient descent D_ℓ drifts, more with larger η (runs with η < 2/λ_max that reached 10⁻³ of L(0))",
                         bool(mono), slope, f"{len(conv)} converged runs", {"rule is gradient descent": True}, True,

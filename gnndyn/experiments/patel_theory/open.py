@@ -85,7 +85,7 @@ def _fits(t: np.ndarray, ex: np.ndarray) -> dict:
 def step_grid(T: float, points: int, h: float) -> np.ndarray:
     """Recording times 0, Δ, 2Δ, … ≤ T with Δ a whole multiple of the rk4 step h (≈ T/(points − 1), at least h),
     so that every run takes exactly steps of h."""
-    k = max(1, int(round(T / (points - 1) / h)))
+    k = max(1, round(T / (points - 1) / h))
     return np.arange(0.0, T + 0.5 * k * h, k * h)
 
 

@@ -18,12 +18,20 @@ from __future__ import annotations
 
 import math
 import time
+from itertools import pairwise
 
 import numpy as np
 
 from gnndyn.errors import GnndynError
 from gnndyn.theory.patel.path import Path
-from gnndyn.theory.patel.problem import Problem, Weights, flatten, gradients, loss, unflatten
+from gnndyn.theory.patel.problem import (
+    Problem,
+    Weights,
+    flatten,
+    gradients,
+    loss,
+    unflatten,
+)
 
 
 def _shapes(problem: Problem) -> list[tuple[int, int]]:
@@ -84,7 +92,7 @@ def normalized_flow_path(problem: Problem, Ws0: Weights, times: np.ndarray, *, s
     W = [np.array(w, dtype=np.float64) for w in Ws0]
     t0 = time.perf_counter()
     snaps, steps = [[w.copy() for w in W]], 0
-    for a, b in zip(ts[:-1], ts[1:]):
+    for a, b in pairwise(ts):
         k = max(1, math.ceil((b - a) / step - 1e-12))
         h = (b - a) / k
         for _ in range(k):
