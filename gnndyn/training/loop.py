@@ -31,10 +31,14 @@ class TrainResult:
 
 
 def loss_and_grads(model: torch.nn.Module, op: Operator, x: torch.Tensor, target: torch.Tensor, loss: Loss,
-                   mask: torch.Tensor | None, *, keep_signals: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """One forward and backward pass; returns (loss, [∂L/∂W⁽ᵏ⁾]) and leaves signals on the model."""
+                   mask: torch.Tensor | None, *, keep_signals: bool,
+                   stats: frozenset[str] = frozenset()) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One forward and backward pass; returns (loss, [∂L/∂W⁽ᵏ⁾]) and leaves signals on the model.
+
+    ``stats`` asks a streaming model (the deep GNN) for per-layer numbers instead of kept signals.
+    """
     params = list(model.parameters())
-    out = model(op, x, keep_signals=keep_signals)
+    out = model(op, x, keep_signals=keep_signals, stats=stats) if stats else model(op, x, keep_signals=keep_signals)
     value = loss(out, target, mask)
     grads = torch.autograd.grad(value, params)
     return value.detach(), [g.detach() for g in grads]
@@ -77,15 +81,18 @@ def train(
     value = math.nan
     for t in range(steps + 1):
         due = [p for p in probes if t == steps or p.schedule(t)]
-        keep = bool(due)
-        loss_t, grads = loss_and_grads(model, op, x, target, loss, mask, keep_signals=keep)
-        value = float(loss_t)
+        want = _streamed_stats(model, op, due)
+        keep = bool(due) and want is None
+        loss_t, grads = loss_and_grads(model, op, x, target, loss, mask, keep_signals=keep, stats=want or frozenset())
+        # one host round trip for the loss and all the finiteness checks
+        finite = torch.stack([torch.isfinite(g).all() for g in grads]) if grads else torch.ones(0, dtype=torch.bool)
+        value, *ok = torch.cat([loss_t.reshape(1).to(torch.float64), finite.to(torch.float64)]).tolist()
         bad = None
         if not math.isfinite(value):
             bad = ("the loss", value)
         else:
-            for k, g in enumerate(grads):
-                if not bool(torch.isfinite(g).all()):
+            for k, good in enumerate(ok):
+                if not good:
                     bad = (f"the gradient of layer {k}", math.nan)
                     break
         if bad is not None:
@@ -108,3 +115,19 @@ def train(
             task.advance(1)
     model.signals = None
     return TrainResult(rec, steps, value)
+
+
+def _streamed_stats(model: torch.nn.Module, op: Operator, due: Sequence[Probe]) -> frozenset[str] | None:
+    """The stats a streaming pass must produce for the due probes, or ``None`` when signals must be kept
+    (a probe without a ``stats`` declaration, a model without the fused pass, or a Dirichlet energy the
+    operator cannot give)."""
+    from gnndyn.models.deep_gnn import DeepGNN
+
+    if not due or not isinstance(model, DeepGNN) or op.is_identity or not model.fused:
+        return None
+    if any(p.stats is None for p in due):
+        return None
+    want = frozenset().union(*(p.stats for p in due))
+    if "dirichlet_X" in want and op.dirichlet is None:
+        return None
+    return want
