@@ -153,14 +153,53 @@ def _act_backward(kind: str, act: Activation, grad: torch.Tensor, saved: torch.T
     return out.copy_(g)
 
 
-def _forward_stats(eng: Engine, X: torch.Tensor, F: torch.Tensor) -> None:
-    rec, want = eng.record, eng.stats
-    if "smoothing_X" in want:
-        rec["smoothing_X"].append(st.smoothing_t(X))
+def _after_product(eng: Engine, X: torch.Tensor, F: torch.Tensor) -> None:
+    """ℰ(F⁽ᵏ⁾) and the Dirichlet energy of X⁽ᵏ⁾, in one blocked pass over X⁽ᵏ⁾ and F⁽ᵏ⁾ = P X⁽ᵏ⁾."""
+    rec, want, op = eng.record, eng.stats, eng.op
+    streamed_dirichlet = "dirichlet_X" in want and op.dirichlet is not None and op.dirichlet.c is None
+    if "dirichlet_X" in want and not streamed_dirichlet:
+        rec["dirichlet_X"].append(st.dirichlet_t(op, X))
+    if "smoothing_F" not in want and not streamed_dirichlet:
+        return
+    mo, parts, step = st.Moments(), [], st.block_rows(F)
+    for start in range(0, F.shape[0], step):
+        r = slice(start, min(F.shape[0], start + step))
+        if streamed_dirichlet:
+            parts.append(st.dirichlet_block(op, X[r], F[r], r))
+        if "smoothing_F" in want:
+            mo.add(F[r])
     if "smoothing_F" in want:
-        rec["smoothing_F"].append(st.smoothing_t(F))
-    if "dirichlet_X" in want:
-        rec["dirichlet_X"].append(st.dirichlet_t(eng.op, X, F))
+        rec["smoothing_F"].append(st.smoothing_from(mo))
+    if streamed_dirichlet:
+        rec["dirichlet_X"].append(torch.stack(parts).to(torch.float64).sum() * op.dirichlet.scale)
+
+
+def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool) -> torch.Tensor:
+    """X⁽ᵏ⁺¹⁾ = ρ(H⁽ᵏ⁾) in place, with ℰ(H⁽ᵏ⁾) and ℰ(X⁽ᵏ⁺¹⁾) taken block by block on the way."""
+    rec, want = eng.record, eng.stats
+    if last or kind == "generic":
+        if "smoothing_H" in want:
+            rec["smoothing_H"].append(st.smoothing_t(H))
+        if last:
+            return H
+        X = eng.act.fn(H)
+        if "smoothing_X" in want:
+            rec["smoothing_X"].append(st.smoothing_t(X))
+        return X
+    if "smoothing_H" not in want and "smoothing_X" not in want:
+        return _act_inplace(kind, eng.act, H)
+    mh, mx = st.Moments(), st.Moments()
+    for block in H.split(st.block_rows(H)):
+        if "smoothing_H" in want:
+            mh.add(block)
+        _act_inplace(kind, eng.act, block)
+        if "smoothing_X" in want:
+            mx.add(block)
+    if "smoothing_H" in want:
+        rec["smoothing_H"].append(st.smoothing_from(mh))
+    if "smoothing_X" in want:
+        rec["smoothing_X"].append(st.smoothing_from(mx))
+    return H
 
 
 class FusedDeepGNN(torch.autograd.Function):
@@ -185,13 +224,15 @@ class FusedDeepGNN(torch.autograd.Function):
         if low:
             ws.F[0] = ws.tmp(n, dims[0], x, slot=1)
         saved_h: list[torch.Tensor | None] = [None] * (L + 1)
-        want, rec = eng.stats, eng.record
+        rec = eng.record
+        if rec is not None and "smoothing_X" in eng.stats:
+            rec["smoothing_X"].append(st.smoothing_t(x))
         X = x
         out = None
         for k, W in enumerate(weights):
             F = spmm(op.matrix, X, ws.F[k])
             if rec is not None:
-                _forward_stats(eng, X, F)
+                _after_product(eng, X, F)
             if k == L:
                 H = out = torch.mm(F, W)
             elif kind == "generic":
@@ -199,9 +240,9 @@ class FusedDeepGNN(torch.autograd.Function):
                 saved_h[k] = None if low else H
             else:
                 H = torch.mm(F, W, out=ws.tmp(n, dims[k + 1], x, slot=0) if low else ws.Y[k + 1])
-            if "smoothing_H" in want:
-                rec["smoothing_H"].append(st.smoothing_t(H))
-            if k < L:
+            if rec is not None:
+                X = _activate(eng, kind, H, k == L)
+            elif k < L:
                 X = eng.act.fn(H) if kind == "generic" else _act_inplace(kind, eng.act, H)
         ctx.eng, ctx.lease, ctx.kind, ctx.saved_h, ctx.L = eng, lease, kind, saved_h, L
         ctx.x_needs_grad = x.requires_grad
@@ -226,8 +267,8 @@ class FusedDeepGNN(torch.autograd.Function):
                 spmm(op.matrix, x, ws.F[0])  # F⁽⁰⁾ was not kept
             W, F = weights[k], ws.F[k]
             if "smoothing_B" in want or "mean_error_B" in want:
-                b_stats.append((st.smoothing_t(B) if "smoothing_B" in want else None,
-                                st.mean_error_t(B) if "mean_error_B" in want else None))
+                mo = st.moments(B)
+                b_stats.append((st.smoothing_from(mo), torch.linalg.vector_norm(mo.finish()[0])))
             grads[k] = torch.mm(F.t(), B)
             if k == 0 and not ctx.x_needs_grad:
                 break
