@@ -193,6 +193,41 @@ def step_benchmark(*, nodes: int, degree: float, depth: int, width: int, rounds:
             "times": times, "summary": summ, "ratios": ratios, "spmm": spmm_bandwidth(op, width, device)}
 
 
+def stacked_vs_separate(*, nodes: int, degree: float, depth: int, width: int, replicas: int, rounds: int,
+                        device: str, dtype: str) -> dict[str, Any]:
+    """R seeds stacked along the feature axis (:class:`gnndyn.models.stacked.StackedDeepGNN`) against R
+    separate forward-backward passes, interleaved rounds; same losses checked first."""
+    from gnndyn.models import DeepGNN, get_loss
+    from gnndyn.models.stacked import StackedDeepGNN
+
+    check_device(device)
+    tdt = resolve("dtype", dtype, DTYPES)
+    info, op, x, y, _ = _setup(nodes, degree, depth, width, device, tdt)
+    ce = get_loss("cross-entropy")
+    models = [DeepGNN(width, width, 2, depth, "tanh", seed=s, dtype=tdt).to(device) for s in range(replicas)]
+    stack = StackedDeepGNN(models)
+
+    def separate() -> torch.Tensor:
+        out = []
+        for m in models:
+            value = ce(m(op, x), y)
+            torch.autograd.grad(value, list(m.parameters()))
+            out.append(value.detach())
+        return torch.stack(out)
+
+    def stacked() -> torch.Tensor:
+        values = stack.replica_losses(stack(op, x), ce, y)
+        torch.autograd.grad(values.sum(), list(stack.parameters()))
+        return values.detach()
+
+    diff = float((separate() - stacked()).abs().max())
+    times = interleaved({"separate": separate, "stacked": stacked}, rounds, device)
+    summ = {k: _summary(v) for k, v in times.items()}
+    return {**info, "replicas": replicas, "depth": depth, "width": width, "dtype": dtype, "device": device,
+            "loss_max_abs_diff": diff, "summary": summ,
+            "stacked/separate": summ["stacked"]["median_s"] / summ["separate"]["median_s"]}
+
+
 def memory_child(nodes: int, degree: float, depth: int, width: int, device: str, dtype: str, memory: str = "low",
                  probes: bool = False) -> dict[str, Any]:
     """One gradient-descent step in this (fresh) process; peak RSS from ``getrusage``."""
@@ -227,7 +262,8 @@ def memory_run(**kw: Any) -> dict[str, Any]:
 def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int = 40, width: int = 64,
                        rounds: int = 7, memory_nodes: int = 0, memory_degree: float = 20.0, memory_depth: int = 40,
                        memory_probes: bool = True, device: str = "cpu", dtype: str = "float32",
-                       json_path: str | Path | None = None, profile: bool = False, console=None) -> dict[str, Any]:
+                       json_path: str | Path | None = None, profile: bool = False, replicas: int = 0,
+                       console=None) -> dict[str, Any]:
     """Print and return the interleaved step timings, ratios, spmm bandwidth and (optionally) peak memory."""
     say = console.print if console is not None else print
     if rounds < 5:
@@ -251,6 +287,12 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
         step()
         res["profile"] = profile_step(step)
         say(res["profile"])
+    if replicas:
+        sv = stacked_vs_separate(nodes=nodes, degree=degree, depth=depth, width=width, replicas=replicas,
+                                 rounds=rounds, device=device, dtype=dtype)
+        res["stacked"] = sv
+        say(f"  {replicas} seeds stacked (n × {replicas}·{width}) / {replicas} separate passes: "
+            f"{sv['stacked/separate']:.3f} (losses agree to {sv['loss_max_abs_diff']:.1e})")
     if memory_nodes:
         res["memory"] = []
         for probes in ([False, True] if memory_probes else [False]):

@@ -217,6 +217,7 @@ def bench(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     profile: Annotated[bool, typer.Option(help="Print torch.profiler's table of one gnndyn step.")] = False,
+    replicas: Annotated[int, typer.Option(help="Also time R seeds stacked along the feature axis vs R separate passes (0 to skip).")] = 0,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON to this file.")] = None,
 ) -> None:
     """Time one gradient-descent step of gnndyn's deep GNN against its contenders (interleaved rounds), and peak memory."""
@@ -226,7 +227,7 @@ def bench(
         run_step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds,
                            memory_nodes=memory_nodes, memory_degree=memory_degree, memory_depth=memory_depth,
                            memory_probes=memory_probes, device=device, dtype=dtype, json_path=json_out,
-                           profile=profile, console=console)
+                           profile=profile, replicas=replicas, console=console)
     except GnndynError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from exc

@@ -139,3 +139,24 @@ def test_fused_pass_refuses_mismatched_dtypes_and_unknown_memory_mode(g):
         DeepGNN(5, 4, 2, 1)(op, g.x.float())
     with pytest.raises(GnndynError, match="valid memory modes"):
         DeepGNN(5, 4, 2, 1, memory="tiny")
+
+
+@pytest.mark.parametrize("depth", [0, 3])
+@pytest.mark.parametrize("name", ["gossip", "random-walk"])
+def test_stacked_seeds_match_separate_runs(g, name, depth):
+    from gnndyn.models.stacked import StackedDeepGNN
+
+    op = build_operator(name, g)
+    loss = get_loss("cross-entropy")
+    models = [DeepGNN(5, 6, 3, depth, "tanh", seed=s) for s in range(3)]
+    stack = StackedDeepGNN(models)
+    values = stack.replica_losses(stack(op, g.x), loss, g.y)
+    grads = torch.autograd.grad(values.sum(), list(stack.parameters()))
+    for r, m in enumerate(models):
+        value = loss(m(op, g.x), g.y)
+        ref = torch.autograd.grad(value, list(m.parameters()))
+        torch.testing.assert_close(values[r], value.detach(), atol=1e-14, rtol=1e-13)
+        for k in range(depth + 1):
+            torch.testing.assert_close(grads[k][r], ref[k], atol=1e-13, rtol=1e-12)
+    with pytest.raises(GnndynError, match="share dims"):
+        StackedDeepGNN([models[0], DeepGNN(5, 4, 3, depth, "tanh")])
