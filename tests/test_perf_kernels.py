@@ -159,4 +159,4 @@ def test_stacked_seeds_match_separate_runs(g, name, depth):
         for k in range(depth + 1):
             torch.testing.assert_close(grads[k][r], ref[k], atol=1e-13, rtol=1e-12)
     with pytest.raises(GnndynError, match="share dims"):
-        StackedDeepGNN([models[0], DeepGNN(5, 4, 3, depth, "tanh")])
+        StackedDeepGNN([models[0], DeepGNN(5, 6, 2, depth, "tanh")])
