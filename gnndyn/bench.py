@@ -228,6 +228,14 @@ def stacked_vs_separate(*, nodes: int, degree: float, depth: int, width: int, re
             "stacked/separate": summ["stacked"]["median_s"] / summ["separate"]["median_s"]}
 
 
+def _rss_now_mib() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:  # not Linux
+        return float("nan")
+
+
 def memory_child(nodes: int, degree: float, depth: int, width: int, device: str, dtype: str, memory: str = "low",
                  probes: bool = False) -> dict[str, Any]:
     """One gradient-descent step in this (fresh) process; peak RSS from ``getrusage``."""
@@ -237,6 +245,7 @@ def memory_child(nodes: int, degree: float, depth: int, width: int, device: str,
     model.memory = memory
     gc.collect()
     after_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_setup = _rss_now_mib()
     step = (bc.gnndyn_probed_step if probes else bc.gnndyn_step)(model, op, x, y, 0.1)
     t0 = time.perf_counter()
     loss = float(step())
@@ -244,7 +253,7 @@ def memory_child(nodes: int, degree: float, depth: int, width: int, device: str,
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = {**info, "depth": depth, "width": width, "dtype": dtype, "memory": memory, "probes": probes, "loss": loss,
            "step_s": t_step, "rss_import_mib": before / 1024, "rss_after_setup_mib": after_setup / 1024,
-           "peak_rss_mib": peak / 1024}
+           "rss_now_after_setup_mib": rss_setup, "peak_rss_mib": peak / 1024}
     if device.startswith("cuda"):
         out["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return out
@@ -305,7 +314,8 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
                 say(f"  memory run failed: {mem['error']}")
             else:
                 say(f"  {mem['edges']} edges, generated in {mem['generate_s']:.1f} s, step {mem['step_s']:.1f} s, "
-                    f"peak RSS {mem['peak_rss_mib']:.0f} MiB (after setup {mem['rss_after_setup_mib']:.0f} MiB)")
+                    f"peak RSS {mem['peak_rss_mib']:.0f} MiB (peak during setup {mem['rss_after_setup_mib']:.0f} MiB, "
+                    f"held after setup {mem['rss_now_after_setup_mib']:.0f} MiB)")
     if json_path is not None:
         Path(json_path).write_text(json.dumps(res, indent=1))
         say(f"  wrote {json_path}")

@@ -62,9 +62,10 @@ def _dense_reference(model: DeepGNN, op, x: torch.Tensor) -> torch.Tensor:
 def test_fused_pass_is_bitwise_autograd_and_matches_dense_definition(g, name, act, memory):
     op = build_operator(name, g)
     loss = get_loss("cross-entropy")
-    for depth in (0, 1, 3):
-        ref = DeepGNN(5, 7, 3, depth, act, seed=1, fused=False)
-        fast = DeepGNN(5, 7, 3, depth, act, seed=1, memory=memory)
+    # width 5 = in_dim: the low-memory pass lends F⁽⁰⁾ other layers' buffers (depth ≥ 1, and ≥ 3 in the backward)
+    for depth, width in ((0, 7), (1, 7), (3, 7), (1, 5), (2, 5), (4, 5)):
+        ref = DeepGNN(5, width, 3, depth, act, seed=1, fused=False)
+        fast = DeepGNN(5, width, 3, depth, act, seed=1, memory=memory)
         res = []
         for m in (ref, fast):
             for _ in range(2):  # the second pass runs on reused buffers

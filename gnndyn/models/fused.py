@@ -205,8 +205,9 @@ def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool) -> torch.Tens
 class FusedDeepGNN(torch.autograd.Function):
     """out = H⁽ᴸ⁾ of Keriven eq. (1); ``apply(engine, x, W⁽⁰⁾, ..., W⁽ᴸ⁾)``.
 
-    Buffer plan (n × d each): F⁽ᵏ⁾ in ``ws.F[k]`` (in ``memory="low"`` F⁽⁰⁾ lives in scratch slot 1
-    and is recomputed); X⁽ᵏ⁺¹⁾ = ρ(H⁽ᵏ⁾) in ``ws.Y[k+1]`` (speed) or scratch slot 0 (low). Backward:
+    Buffer plan (n × d each): F⁽ᵏ⁾ in ``ws.F[k]`` (in ``memory="low"`` F⁽⁰⁾ borrows F⁽¹⁾'s buffer in
+    the forward and is recomputed in the backward into a buffer already free: L + 1 buffers in all);
+    X⁽ᵏ⁺¹⁾ = ρ(H⁽ᵏ⁾) in ``ws.Y[k+1]`` (speed) or scratch slot 0 (low). Backward:
     once ∂L/∂W⁽ᵏ⁾ = F⁽ᵏ⁾ᵀB⁽ᵏ⁾ is taken, F⁽ᵏ⁾'s buffer takes G = B⁽ᵏ⁾W⁽ᵏ⁾ᵀ (same shape), Pᵀ G goes
     to slot 0, and B⁽ᵏ⁻¹⁾ overwrites ``ws.Y[k]`` (speed) or F⁽ᵏ⁾'s buffer again (low; H⁽ᵏ⁻¹⁾ has
     F⁽ᵏ⁾'s shape).
@@ -221,8 +222,8 @@ class FusedDeepGNN(torch.autograd.Function):
         low = eng.memory == "low"
         lease = eng.pool.lease(n, dims, eng.memory, kind == "generic", x)
         ws = lease.ws
-        if low:
-            ws.F[0] = ws.tmp(n, dims[0], x, slot=1)
+        if low:  # F⁽⁰⁾ is needed only by layer 0: it borrows F⁽¹⁾'s buffer, whose product comes later
+            ws.F[0] = ws.F[1] if L >= 1 and dims[1] == dims[0] else ws.tmp(n, dims[0], x, slot=1)
         saved_h: list[torch.Tensor | None] = [None] * (L + 1)
         rec = eng.record
         if rec is not None and "smoothing_X" in eng.stats:
@@ -263,8 +264,10 @@ class FusedDeepGNN(torch.autograd.Function):
         grad_x = None
         b_stats: list[tuple[torch.Tensor | None, torch.Tensor | None]] = []
         for k in range(L, -1, -1):
-            if low and k == min(1, L):
-                spmm(op.matrix, x, ws.F[0])  # F⁽⁰⁾ was not kept
+            if low and k == min(1, L):  # F⁽⁰⁾ was not kept: recompute it into a buffer free by now
+                # (B⁽¹⁾ sits in F⁽²⁾'s buffer; F⁽³⁾.. are done with)
+                free = [ws.F[j] for j in range(3, L + 1) if ws.F[j].shape[1] == x.shape[1]]
+                ws.F[0] = spmm(op.matrix, x, free[0] if free else ws.tmp(n, x.shape[1], x, slot=1))
             W, F = weights[k], ws.F[k]
             if "smoothing_B" in want or "mean_error_B" in want:
                 mo = st.moments(B)
