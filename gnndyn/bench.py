@@ -102,8 +102,10 @@ def build_contenders(op, x, y, model, lr: float, names=CONTENDERS) -> dict[str, 
     return {n: make[n]() for n in names}
 
 
-def interleaved(steps: dict[str, bc.Step], rounds: int, device: str) -> dict[str, list[float]]:
-    """Seconds per step of each contender, ``rounds`` interleaved rounds (order rotated every round)."""
+def interleaved(steps: dict[str, bc.Step], rounds: int, device: str,
+                last: dict[str, torch.Tensor] | None = None) -> dict[str, list[float]]:
+    """Seconds per step of each contender, ``rounds`` interleaved rounds (order rotated every round);
+    ``last`` receives each contender's last returned loss."""
     names = list(steps)
     out: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
@@ -111,9 +113,11 @@ def interleaved(steps: dict[str, bc.Step], rounds: int, device: str) -> dict[str
         for n in order:
             _sync(device)
             t0 = time.perf_counter()
-            steps[n]()
+            value = steps[n]()
             _sync(device)
             out[n].append(time.perf_counter() - t0)
+            if last is not None:
+                last[n] = value
     return out
 
 
@@ -174,7 +178,11 @@ def step_benchmark(*, nodes: int, degree: float, depth: int, width: int, rounds:
     ref = losses[contenders[0]]
     rel = {n: abs(v - ref) / max(abs(ref), 1e-30) for n, v in losses.items()}
     tol = 1e-4 if tdt == torch.float32 else 1e-10
-    times = interleaved(steps, rounds, device)
+    last: dict[str, torch.Tensor] = {}
+    times = interleaved(steps, rounds, device, last)
+    # after 1 + rounds identical updates every contender should still agree
+    after = {n: float(v) for n, v in last.items()}
+    rel_after = {n: abs(v - after[contenders[0]]) / max(abs(after[contenders[0]]), 1e-30) for n, v in after.items()}
     summ = {n: _summary(t) for n, t in times.items()}
     ratios = {}
     if "gnndyn" in times:
@@ -189,7 +197,8 @@ def step_benchmark(*, nodes: int, degree: float, depth: int, width: int, rounds:
                                      "max": max(a / b for a, b in zip(times["gnndyn+probes"], times["gnndyn"]))}
     return {**info, "depth": depth, "width": width, "dtype": dtype, "device": device, "rounds": rounds,
             "threads": torch.get_num_threads(), "torch": torch.__version__, "losses": losses,
-            "loss_rel_diff": rel, "loss_tolerance": tol, "same_loss": all(v <= tol for v in rel.values()),
+            "loss_rel_diff": rel, "losses_after": after, "loss_after_rel_diff": rel_after, "loss_tolerance": tol,
+            "same_loss": all(v <= tol for v in [*rel.values(), *rel_after.values()]),
             "times": times, "summary": summ, "ratios": ratios, "spmm": spmm_bandwidth(op, width, device)}
 
 
@@ -281,7 +290,8 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
         f"{torch.get_num_threads()} threads, {rounds} interleaved rounds")
     res = step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds, device=device, dtype=dtype)
     say(f"  graph: {res['edges']} edges, nnz(P) = {res['nnz']} (generated in {res['generate_s']:.2f} s); "
-        f"first-step losses agree: {res['same_loss']} (max rel. diff {max(res['loss_rel_diff'].values()):.1e})")
+        f"losses agree (first and last step): {res['same_loss']} (max rel. diff "
+        f"{max(res['loss_rel_diff'].values()):.1e}, {max(res['loss_after_rel_diff'].values()):.1e})")
     for n, s in res["summary"].items():
         say(f"  {n:<14} median {s['median_s']:8.4f} s   quartiles [{s['q1_s']:.4f}, {s['q3_s']:.4f}]   "
             f"range [{s['min_s']:.4f}, {s['max_s']:.4f}]")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -85,7 +87,7 @@ def test_device_errors_are_clear():
 
 
 def _check_structure(res: dict, rounds: int) -> None:
-    assert set(res["losses"]) == set(CONTENDERS) and res["same_loss"]
+    assert set(res["losses"]) == set(CONTENDERS) == set(res["losses_after"]) and res["same_loss"]
     for name in CONTENDERS:
         assert len(res["times"][name]) == rounds
         s = res["summary"][name]
@@ -98,7 +100,9 @@ def _check_structure(res: dict, rounds: int) -> None:
 def test_small_benchmark_json_and_same_losses(tmp_path):
     res = step_benchmark(nodes=300, degree=6.0, depth=3, width=8, rounds=5, device="cpu", dtype="float64")
     _check_structure(res, 5)
-    assert max(res["loss_rel_diff"].values()) <= 1e-10
+    assert max(res["loss_rel_diff"].values()) <= 1e-10 and max(res["loss_after_rel_diff"].values()) <= 1e-10
+    assert abs(res["losses"]["gnndyn"] - np.log(2)) > 1e-3  # not the degenerate ln 2 of a vanished output
+    assert res["losses_after"]["gnndyn"] < res["losses"]["gnndyn"]  # the steps did descend
     out = tmp_path / "bench.json"
     r = CliRunner().invoke(app, ["bench", "--nodes", "300", "--depth", "2", "--width", "8", "--rounds", "5",
                                  "--dtype", "float32", "--json", str(out)])
