@@ -4,9 +4,9 @@ They return tensors, not floats, so that a probed step makes no host round trip 
 reads its numbers (one ``tolist`` per quantity), and they never keep the signal alive.
 
 * :func:`smoothing_t` — Keriven eq. (6)/(17): :math:`\mathcal E(X) = n^{-1/2}\|X - 1\bar x^\top\|_F`,
-  by one pass over row blocks of X (:class:`Moments`): each block, while in cache, is centred on its
-  own mean in X's dtype, and the blocks' sums are merged in float64 by Chan, Golub & LeVeque's
-  update. Unlike :math:`\sum\|X_i\|^2 - n\|\bar x\|^2`, this does not cancel when the rows are
+  by one pass over row blocks of X (:class:`Moments`): each block, while in cache, is shifted by the
+  first block's mean in X's dtype, and the blocks' sums are merged in float64 (shifted-data
+  algorithm). Unlike :math:`\sum\|X_i\|^2 - n\|\bar x\|^2`, this does not cancel when the rows are
   nearly equal (ℰ ≪ ‖x̄‖, the oversmoothed regime): its error is that of the centred definition.
 * :func:`dirichlet_t` — :math:`\mathrm{tr}(X^\top L X) = \sum_{\{i,j\}\in E}\|X_i - X_j\|^2` through the
   operator's :class:`~gnndyn.operators.base.DirichletForm` :math:`L = s\,\mathrm{diag}(a)(\mathrm{diag}(b) - S)
@@ -33,6 +33,19 @@ def block_rows(X: torch.Tensor) -> int:
     return max(1, BLOCK_ELEMENTS // max(1, X.shape[1]))
 
 
+_BUFFERS: dict[tuple, torch.Tensor] = {}
+
+
+def _buffer(block: torch.Tensor) -> torch.Tensor:
+    """A reused scratch block shaped like ``block`` (a fresh temporary per block costs page faults)."""
+    key = (block.dtype, block.device, block.shape[1])
+    buf = _BUFFERS.get(key)
+    if buf is None or buf.shape[0] < block.shape[0]:
+        rows = max(block.shape[0], block_rows(block))
+        buf = _BUFFERS[key] = torch.empty((rows, block.shape[1]), dtype=block.dtype, device=block.device)
+    return buf[: block.shape[0]]
+
+
 def _as_2d(X: torch.Tensor) -> torch.Tensor:
     X = X.detach()
     return X.unsqueeze(1) if X.dim() == 1 else X
@@ -41,31 +54,34 @@ def _as_2d(X: torch.Tensor) -> torch.Tensor:
 class Moments:
     r"""Column sums and the centred sum of squares of a matrix fed block by block (rows).
 
-    Block b (n_b rows) is centred on its own mean m_b in the block's dtype; kept are m_b, the residual
-    sums s_b = Σ(x − m_b) and q_b = Σ(x − m_b)² (per column). In float64,
-    :math:`\sum x = \sum_b (n_b m_b + s_b)`, μ = Σx / n, and the exact identity
-    :math:`\sum_i (x_i - \mu)^2 = \sum_b [q_b + 2 (m_b - \mu) s_b + n_b (m_b - \mu)^2]`
-    (Chan, Golub & LeVeque's merge, with the residual s_b of a rounded block mean kept). Every large
-    sum is of centred values, so nothing cancels when the rows are nearly equal.
+    All blocks are shifted by one vector c, the first block's mean (a value inside the data's spread):
+    with d = x − c (in the block's dtype, in cache), block b keeps s_b = Σ d per column and
+    q_b = Σ ‖d‖². In float64, :math:`\sum_i \|x_i - \bar x\|^2 = \sum_b q_b - \|\sum_b s_b\|^2/n`
+    (the shifted-data algorithm, Chan, Golub & LeVeque 1983). The two terms are of the size
+    n(ℰ² + ‖x̄ − c‖²), and ‖x̄ − c‖ is of the order of the spread itself, so the difference does not
+    cancel when the rows are nearly equal (ℰ ≪ ‖x̄‖, the oversmoothed regime) as
+    Σ‖X_i‖² − n‖x̄‖² does.
     """
 
     def __init__(self) -> None:
         self.n: list[int] = []
-        self.parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.shift: torch.Tensor | None = None
+        self.parts: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def add(self, block: torch.Tensor) -> None:
-        mb = block.mean(0)
-        c = block - mb
+        if self.shift is None:
+            self.shift = block.mean(0)
+        d = torch.sub(block, self.shift, out=_buffer(block))
         self.n.append(block.shape[0])
-        self.parts.append((mb, c.sum(0), c.square_().sum(0)))
+        self.parts.append((d.sum(0), d.square_().sum()))
 
     def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(Σ_i x_i per column, Σ_i ‖x_i − x̄‖²), float64."""
-        m, s, q = (torch.stack(t).to(torch.float64) for t in zip(*self.parts))
-        nb = torch.tensor(self.n, dtype=torch.float64).to(m.device).unsqueeze(1)
-        total = (nb * m + s).sum(0)
-        dm = m - total / float(sum(self.n))
-        return total, (q + 2 * dm * s + nb * dm * dm).sum()
+        s = torch.stack([p[0] for p in self.parts]).to(torch.float64).sum(0)
+        q = torch.stack([p[1] for p in self.parts]).to(torch.float64).sum()
+        n = float(sum(self.n))
+        total = s + n * self.shift.to(torch.float64)
+        return total, (q - s.square().sum() / n).clamp_min(0.0)
 
 
 def moments(X: torch.Tensor) -> Moments:
@@ -104,10 +120,12 @@ def dirichlet_block(op: Operator, x: torch.Tensor, sx: torch.Tensor, rows: slice
     """Σ (a∘x)∘(b∘x − S x) over a block of rows (c = 1), without the scale s."""
     form = op.dirichlet
     b = _vec(form.b, rows)
-    diff = (x - sx) if isinstance(b, float) and b == 1.0 else (x * b - sx)
+    buf = _buffer(x)
+    diff = torch.sub(x, sx, out=buf) if isinstance(b, float) and b == 1.0 else torch.mul(x, b, out=buf).sub_(sx)
+    diff.mul_(x)
     if form.a is not None:
-        x = x * _vec(form.a, rows)
-    return (x * diff).sum()
+        diff.mul_(_vec(form.a, rows))
+    return diff.sum()
 
 
 def dirichlet_t(op: Operator, X: torch.Tensor, F: torch.Tensor | None = None) -> torch.Tensor:
