@@ -1,8 +1,10 @@
-"""One gradient-descent step: gnndyn's deep GNN vs a plain PyTorch loop, and peak memory.
+"""One gradient-descent step: gnndyn's deep GNN against its contenders, and peak memory.
 
-    python benchmarks/bench_step.py [--nodes 100000] [--device cpu] [--dtype float32]
+    python benchmarks/bench_step.py [--nodes 100000] [--depth 40] [--rounds 7] [--device cpu]
+                                    [--dtype float32] [--memory-nodes 1000000] [--json out.json]
 
-Equivalent to ``gnndyn bench``; prints timings measured in the same run and their ratio.
+Equivalent to ``gnndyn bench`` (see :mod:`gnndyn.bench`): contenders interleaved round by round,
+medians and spreads, ratios, the sparse product's bandwidth, and JSON with ``--json``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ if __name__ == "__main__":
     ap.add_argument("--degree", type=float, default=10.0)
     ap.add_argument("--depth", type=int, default=40)
     ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--memory-nodes", type=int, default=1_000_000)
-    ap.add_argument("--memory-depth", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--memory-nodes", type=int, default=0)
+    ap.add_argument("--memory-degree", type=float, default=20.0)
+    ap.add_argument("--memory-depth", type=int, default=40)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--json", default=None)
     a = ap.parse_args()
-    run_step_benchmark(nodes=a.nodes, degree=a.degree, depth=a.depth, width=a.width, repeats=a.repeats,
-                       memory_nodes=a.memory_nodes, memory_depth=a.memory_depth, device=a.device, dtype=a.dtype)
+    run_step_benchmark(nodes=a.nodes, degree=a.degree, depth=a.depth, width=a.width, rounds=a.rounds,
+                       memory_nodes=a.memory_nodes, memory_degree=a.memory_degree, memory_depth=a.memory_depth,
+                       device=a.device, dtype=a.dtype, json_path=a.json, profile=a.profile)

@@ -319,17 +319,28 @@ def bench(
     degree: Annotated[float, typer.Option(help="Average degree.")] = 10.0,
     depth: Annotated[int, typer.Option(help="GNN depth L.")] = 40,
     width: Annotated[int, typer.Option(help="Hidden width.")] = 64,
-    repeats: Annotated[int, typer.Option(help="Timed repetitions (median reported).")] = 3,
-    memory_nodes: Annotated[int, typer.Option(help="Graph size for the peak-memory run (0 to skip).")] = 1_000_000,
-    memory_depth: Annotated[int, typer.Option(help="Depth for the peak-memory run.")] = 10,
+    rounds: Annotated[int, typer.Option(help="Interleaved timed rounds (medians and spreads; ≥ 5 advised).")] = 7,
+    memory_nodes: Annotated[int, typer.Option(help="Graph size for the peak-memory runs (0 to skip).")] = 0,
+    memory_degree: Annotated[float, typer.Option(help="Average degree for the peak-memory runs.")] = 20.0,
+    memory_depth: Annotated[int, typer.Option(help="Depth for the peak-memory runs.")] = 40,
+    memory_probes: Annotated[bool, typer.Option(help="Also measure the peak memory of a step with all probes.")] = True,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
+    profile: Annotated[bool, typer.Option(help="Print torch.profiler's table of one gnndyn step.")] = False,
+    replicas: Annotated[int, typer.Option(help="Also time R seeds stacked along the feature axis vs R separate passes (0 to skip).")] = 0,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON to this file.")] = None,
 ) -> None:
-    """Time one gradient-descent step of gnndyn's deep GNN against a plain PyTorch loop (same run), and peak memory."""
+    """Time one gradient-descent step of gnndyn's deep GNN against its contenders (interleaved rounds), and peak memory."""
     from gnndyn.bench import run_step_benchmark
 
-    run_step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, repeats=repeats,
-                       memory_nodes=memory_nodes, memory_depth=memory_depth, device=device, dtype=dtype, console=console)
+    try:
+        run_step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds,
+                           memory_nodes=memory_nodes, memory_degree=memory_degree, memory_depth=memory_depth,
+                           memory_probes=memory_probes, device=device, dtype=dtype, json_path=json_out,
+                           profile=profile, replicas=replicas, console=console)
+    except GnndynError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def main() -> None:

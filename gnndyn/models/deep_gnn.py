@@ -12,6 +12,11 @@ there are L + 1 weight matrices :math:`W^{(0)}, \dots, W^{(L)}` with shapes
 :math:`B^{(k)} = \partial\mathcal L/\partial H^{(k)}` (Keriven eq. (5)) are in ``signals.B`` and
 satisfy :math:`\partial\mathcal L/\partial W^{(k)} = F^{(k)\top} B^{(k)}` and the recursion
 :math:`B^{(k)} = \rho'(H^{(k)}) \odot (P^\top B^{(k+1)} W^{(k+1)\top})`.
+
+Without ``keep_signals`` the pass runs as one autograd function over buffers reused across steps
+(:mod:`gnndyn.models.fused`: the same kernels, the same bits); ``memory="low"`` keeps F⁽ᵏ⁾ only and
+recomputes the activations in the backward; ``stats=`` asks for per-layer numbers (ℰ, Dirichlet
+energy, gradient norms) computed as the passes produce the signals, without keeping the signals.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from torch import nn
 
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.models.activations import Activation, get_activation
+from gnndyn.models.fused import MEMORY_MODES, Pool, fused_forward
 from gnndyn.operators.base import Operator, propagate
 
 INITS = ("glorot", "normal", "orthogonal")
@@ -38,6 +44,7 @@ class Signals:
     F: list[torch.Tensor] = field(default_factory=list)
     H: list[torch.Tensor] = field(default_factory=list)
     B: list[torch.Tensor | None] = field(default_factory=list)
+    stats: dict[str, list[torch.Tensor]] | None = None
 
     @property
     def out(self) -> torch.Tensor:
@@ -58,6 +65,10 @@ class DeepGNN(nn.Module):
             (N(0, 1/d_in)) or ``orthogonal``; all multiplied by ``init_scale``.
         seed: seed of the initialization (a private generator: the global RNG is untouched).
         dtype: parameter dtype (float64 by default: the theorems are checked in float64).
+        memory: ``speed`` (save F⁽ᵏ⁾ and ρ(H⁽ᵏ⁾), as autograd does) or ``low`` (save F⁽ᵏ⁾ only and
+            recompute H⁽ᵏ⁾ and ρ in the backward: half the memory, one more dense product per layer).
+        fused: run passes without ``keep_signals`` through :mod:`gnndyn.models.fused` (default);
+            ``False`` uses autograd of the layer-by-layer definition (the slow reference).
     """
 
     def __init__(
@@ -72,8 +83,11 @@ class DeepGNN(nn.Module):
         init_scale: float = 1.0,
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
+        memory: str = "speed",
+        fused: bool = True,
     ) -> None:
         super().__init__()
+        resolve("memory mode", memory, {m: m for m in MEMORY_MODES})
         if depth < 0:
             raise GnndynError(f"depth must be ≥ 0; got {depth}.")
         widths = [width] * depth if isinstance(width, int) else list(width)
@@ -90,6 +104,8 @@ class DeepGNN(nn.Module):
             [nn.Parameter(self._init_weight(dims[k], dims[k + 1], gen).to(dtype)) for k in range(depth + 1)]
         )
         self.signals: Signals | None = None
+        self.memory, self.fused = memory, fused
+        self._pool = Pool()
 
     def _init_weight(self, fan_in: int, fan_out: int, gen: torch.Generator) -> torch.Tensor:
         w = torch.empty(fan_in, fan_out, dtype=torch.float64)
@@ -110,10 +126,27 @@ class DeepGNN(nn.Module):
         """L + 1, the number of weight matrices."""
         return self.depth + 1
 
-    def forward(self, op: Operator, x: torch.Tensor, *, keep_signals: bool = False) -> torch.Tensor:
-        """out = H⁽ᴸ⁾. With ``keep_signals`` the signals go to ``self.signals`` and B⁽ᵏ⁾ is filled by backward."""
+    def forward(self, op: Operator, x: torch.Tensor, *, keep_signals: bool = False,
+                stats: tuple[str, ...] | frozenset[str] = ()) -> torch.Tensor:
+        """out = H⁽ᴸ⁾. With ``keep_signals`` the signals go to ``self.signals`` and B⁽ᵏ⁾ is filled by backward.
+
+        ``stats`` (names in :data:`gnndyn.models.fused.STATS`) puts per-layer 0-d tensors in
+        ``self.signals.stats`` instead; the backward ones appear once the backward pass has run.
+        """
         if x.dim() != 2 or x.shape[1] != self.dims[0]:
             raise GnndynError(f"input features must have shape (n, {self.dims[0]}); got {tuple(x.shape)}.")
+        if not keep_signals and (self.fused or stats) and not op.is_identity:
+            if x.shape[0] != op.num_nodes:
+                propagate(op, x)  # raises the shape error
+            if x.dtype != op.dtype or any(W.dtype != x.dtype for W in self.weights):
+                raise GnndynError(f"operator dtype {op.dtype}, signal dtype {x.dtype} and weight dtype "
+                                  f"{self.weights[0].dtype} must agree; use op.to(dtype=...) and model.to(dtype).")
+            out, record = fused_forward(op, self.act, self.memory, self._pool, x.contiguous(), list(self.weights), stats)
+            self.signals = None if record is None else Signals(stats=record)
+            return out
+        if stats:
+            raise GnndynError("stats= needs the fused pass, which does not run with keep_signals=True or the identity "
+                              "operator; read the kept signals with the probes in gnndyn.probes.measures instead.")
         sig = Signals() if keep_signals else None
         X = x
         H = x
@@ -131,6 +164,10 @@ class DeepGNN(nn.Module):
                 X = self.act(H)
         self.signals = sig
         return H
+
+    def release_workspace(self) -> None:
+        """Free the buffers kept between steps (they are rebuilt by the next pass)."""
+        self._pool.clear()
 
     def spectral_norms(self) -> list[float]:
         """s_k = ‖W⁽ᵏ⁾‖₂ for k = 0..L."""

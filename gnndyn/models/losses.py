@@ -13,6 +13,7 @@ Xu et al.'s squared loss :math:`\|f_{*I} - Y\|_F^2` (no ½, no 1/n) lives with t
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,27 @@ import torch.nn.functional as tf
 from gnndyn.errors import GnndynError, resolve
 
 
+_SEEN: dict[tuple[int, str], tuple[weakref.ref, int, int]] = {}
+
+
+def _once(t: torch.Tensor, what: str, fn: Callable[[torch.Tensor], int]) -> int:
+    """``fn(t)`` (a host read) computed once per tensor and in-place version: labels and masks are fixed
+    across the steps of a run, so later steps make no host round trip for these checks."""
+    key = (id(t), what)
+    hit = _SEEN.get(key)
+    if hit is not None and hit[0]() is t and hit[1] == t._version:
+        return hit[2]
+    value = int(fn(t))
+    if len(_SEEN) > 256:
+        _SEEN.clear()
+    _SEEN[key] = (weakref.ref(t), t._version, value)
+    return value
+
+
+def _max_label(t: torch.Tensor) -> int:
+    return _once(t, "max", lambda u: u.max())
+
+
 def _select(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     if out.shape[0] != target.shape[0]:
         raise GnndynError(f"output has {out.shape[0]} rows (shape {tuple(out.shape)}) but the target has "
@@ -29,7 +51,7 @@ def _select(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) 
     if mask is not None:
         if mask.shape != (out.shape[0],) or mask.dtype != torch.bool:
             raise GnndynError(f"mask must be boolean of shape ({out.shape[0]},); got {mask.dtype} {tuple(mask.shape)}.")
-        if not bool(mask.any()):
+        if not _once(mask, "any", lambda m: m.any()):
             raise GnndynError("the mask selects no labelled node.")
         return out[mask], target[mask]
     return out, target
@@ -38,8 +60,8 @@ def _select(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) 
 def regression_targets(target: torch.Tensor, out_dim: int, dtype: torch.dtype) -> torch.Tensor:
     """Class indices → one-hot rows (‖y_i‖ = 1); regression targets pass through (shape checked)."""
     if target.dim() == 1 and not target.is_floating_point():
-        if int(target.max()) >= out_dim:
-            raise GnndynError(f"labels go up to {int(target.max())} but the output has {out_dim} columns.")
+        if _max_label(target) >= out_dim:
+            raise GnndynError(f"labels go up to {_max_label(target)} but the output has {out_dim} columns.")
         return tf.one_hot(target, out_dim).to(dtype)
     t = target.to(dtype)
     if t.dim() == 1:
@@ -61,7 +83,8 @@ def cross_entropy(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     if target.is_floating_point() or target.dim() != 1:
         raise GnndynError(f"cross-entropy needs integer class labels of shape (n,); got {target.dtype} {tuple(target.shape)}.")
     o, t = _select(out, target, mask)
-    if int(t.max()) >= out.shape[1]:
+    # when all labels fit, so do the masked ones: no host read per step
+    if _max_label(target) >= out.shape[1] and int(t.max()) >= out.shape[1]:
         raise GnndynError(f"labels go up to {int(t.max())} but the output has {out.shape[1]} classes.")
     return tf.cross_entropy(o, t, reduction="mean")
 

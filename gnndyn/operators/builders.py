@@ -37,7 +37,11 @@ from torch_geometric.utils import get_laplacian
 
 from gnndyn.data.graph import Graph
 from gnndyn.errors import GnndynError, resolve
-from gnndyn.operators.base import Operator, csr_from_scipy
+from gnndyn.operators.base import DirichletForm, Operator, csr_from_scipy
+
+
+def _col(v: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(v, dtype=np.float64)).unsqueeze(1)
 
 
 def _coo(n: int, ei: torch.Tensor, w: torch.Tensor) -> sp.csr_matrix:
@@ -66,7 +70,7 @@ def gossip(graph: Graph, d_max: float | None = None) -> Operator:
     A = graph.adjacency()
     P = sp.identity(n, format="csr") - (sp.diags(deg) - A) / float(d_max)
     return Operator("gossip", csr_from_scipy(P), True, True, perron=(1.0, np.full(n, 1.0 / np.sqrt(n))),
-                    params={"d_max": float(d_max)})
+                    params={"d_max": float(d_max)}, dirichlet=DirichletForm(float(d_max), 1.0))
 
 
 def gcn(graph: Graph) -> Operator:
@@ -78,14 +82,18 @@ def gcn(graph: Graph) -> Operator:
     n = graph.num_nodes
     ei, w = gcn_norm(graph.edge_index, None, n, add_self_loops=True, dtype=torch.float64)
     v = np.sqrt(graph.degrees().astype(np.float64) + 1.0)
-    return Operator("gcn", csr_from_scipy(_coo(n, ei, w)), True, False, perron=(1.0, v / np.linalg.norm(v)))
+    # L = D − A = D̂^{1/2}(I − S)D̂^{1/2}
+    form = DirichletForm(1.0, 1.0, _col(v), _col(v))
+    return Operator("gcn", csr_from_scipy(_coo(n, ei, w)), True, False, perron=(1.0, v / np.linalg.norm(v)),
+                    dirichlet=form)
 
 
 def gin(graph: Graph, eps: float = 0.0) -> Operator:
     r"""GIN aggregation :math:`A + (1+\epsilon) I` (Xu et al. 2019; ε = 0 in Xu et al. 2021, §3)."""
     n = graph.num_nodes
     M = graph.adjacency() + (1.0 + eps) * sp.identity(n, format="csr")
-    return Operator("gin", csr_from_scipy(M), True, False, params={"eps": eps})
+    form = DirichletForm(1.0, _col(graph.degrees().astype(np.float64) + 1.0 + eps))  # L = (D + (1+ε)I) − S
+    return Operator("gin", csr_from_scipy(M), True, False, params={"eps": eps}, dirichlet=form)
 
 
 def random_walk(graph: Graph) -> Operator:
@@ -103,18 +111,21 @@ def random_walk(graph: Graph) -> Operator:
     Dm = sp.diags(deg ** -0.5)
     sym = (Dm @ A @ Dm).tocsr()
     v = np.sqrt(deg)
-    return Operator("random-walk", csr_from_scipy(M), False, True, perron=(1.0, v / np.linalg.norm(v)), similarity=sym)
+    return Operator("random-walk", csr_from_scipy(M), False, True, perron=(1.0, v / np.linalg.norm(v)), similarity=sym,
+                    dirichlet=DirichletForm(1.0, 1.0, _col(deg)))  # L = D(I − S)
 
 
 def adjacency(graph: Graph) -> Operator:
     """Adjacency matrix A (symmetric, not normalized)."""
-    return Operator("adjacency", csr_from_scipy(graph.adjacency()), True, False)
+    form = DirichletForm(1.0, _col(graph.degrees().astype(np.float64)))  # L = D − S
+    return Operator("adjacency", csr_from_scipy(graph.adjacency()), True, False, dirichlet=form)
 
 
 def laplacian(graph: Graph) -> Operator:
     """Combinatorial Laplacian D − A (PyG ``get_laplacian``)."""
     ei, w = get_laplacian(graph.edge_index, normalization=None, dtype=torch.float64, num_nodes=graph.num_nodes)
-    return Operator("laplacian", csr_from_scipy(_coo(graph.num_nodes, ei, w)), True, False)
+    return Operator("laplacian", csr_from_scipy(_coo(graph.num_nodes, ei, w)), True, False,
+                    dirichlet=DirichletForm(-1.0, 0.0))  # L = S
 
 
 def normalized_laplacian(graph: Graph) -> Operator:
@@ -129,7 +140,8 @@ def normalized_laplacian(graph: Graph) -> Operator:
         M = M.tolil()
         M[iso, iso] = 1.0
         M = M.tocsr()
-    return Operator("normalized-laplacian", csr_from_scipy(M), True, False)
+    r = _col(np.sqrt(deg.astype(np.float64)))  # L = D^{1/2} S D^{1/2}
+    return Operator("normalized-laplacian", csr_from_scipy(M), True, False, dirichlet=DirichletForm(-1.0, 0.0, r, r))
 
 
 def identity(graph: Graph) -> Operator:

@@ -34,10 +34,14 @@ class TrainResult:
 
 
 def loss_and_grads(model: torch.nn.Module, op: Operator, x: torch.Tensor, target: torch.Tensor, loss: Loss,
-                   mask: torch.Tensor | None, *, keep_signals: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """One forward and backward pass; returns (loss, [∂L/∂W⁽ᵏ⁾]) and leaves signals on the model."""
+                   mask: torch.Tensor | None, *, keep_signals: bool,
+                   stats: frozenset[str] = frozenset()) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One forward and backward pass; returns (loss, [∂L/∂W⁽ᵏ⁾]) and leaves signals on the model.
+
+    ``stats`` asks a streaming model (the deep GNN) for per-layer numbers instead of kept signals.
+    """
     params = list(model.parameters())
-    out = model(op, x, keep_signals=keep_signals)
+    out = model(op, x, keep_signals=keep_signals, stats=stats) if stats else model(op, x, keep_signals=keep_signals)
     value = loss(out, target, mask)
     grads = torch.autograd.grad(value, params)
     return value.detach(), [g.detach() for g in grads]
@@ -81,17 +85,20 @@ def train(
     initial = math.nan
     for t in range(steps + 1):
         due = [p for p in probes if t == steps or p.schedule(t)]
-        keep = bool(due)
-        loss_t, grads = loss_and_grads(model, op, x, target, loss, mask, keep_signals=keep)
-        value = float(loss_t)
+        want = _streamed_stats(model, op, due)
+        keep = bool(due) and want is None
+        loss_t, grads = loss_and_grads(model, op, x, target, loss, mask, keep_signals=keep, stats=want or frozenset())
+        # one host round trip for the loss and all the finiteness checks
+        finite = torch.stack([torch.isfinite(g).all() for g in grads]) if grads else torch.ones(0, dtype=torch.bool)
+        value, *ok = torch.cat([loss_t.reshape(1).to(torch.float64), finite.to(torch.float64)]).tolist()
         bad = None
         if t == 0:
             initial = value
         if not math.isfinite(value):
             bad = ("the loss", value)
         else:
-            for k, g in enumerate(grads):
-                if not bool(torch.isfinite(g).all()):
+            for k, good in enumerate(ok):
+                if not good:
                     bad = (f"the gradient of layer {k}", math.nan)
                     break
             why = blown_up(value, initial) if bad is None else None
@@ -120,3 +127,19 @@ def train(
     model.signals = None
     rec.series_done()
     return TrainResult(rec, steps, value)
+
+
+def _streamed_stats(model: torch.nn.Module, op: Operator, due: Sequence[Probe]) -> frozenset[str] | None:
+    """The stats a streaming pass must produce for the due probes, or ``None`` when signals must be kept
+    (a probe without a ``stats`` declaration, a model without the fused pass, or a Dirichlet energy the
+    operator cannot give)."""
+    from gnndyn.models.deep_gnn import DeepGNN
+
+    if not due or not isinstance(model, DeepGNN) or op.is_identity or not model.fused:
+        return None
+    if any(p.stats is None for p in due):
+        return None
+    want = frozenset().union(*(p.stats for p in due))
+    if "dirichlet_X" in want and op.dirichlet is None:
+        return None
+    return want

@@ -1,0 +1,158 @@
+r"""Streaming measurements: 0-d float64 tensors on the signal's device, computed without n × d temporaries.
+
+They return tensors, not floats, so that a probed step makes no host round trip until the probe
+reads its numbers (one ``tolist`` per quantity), and they never keep the signal alive.
+
+* :func:`smoothing_t` — Keriven eq. (6)/(17): :math:`\mathcal E(X) = n^{-1/2}\|X - 1\bar x^\top\|_F`,
+  by one pass over row blocks of X (:class:`Moments`): each block, while in cache, is shifted by the
+  first block's mean in X's dtype, and the blocks' sums are merged in float64 (shifted-data
+  algorithm). Unlike :math:`\sum\|X_i\|^2 - n\|\bar x\|^2`, this does not cancel when the rows are
+  nearly equal (ℰ ≪ ‖x̄‖, the oversmoothed regime): its error is that of the centred definition.
+* :func:`dirichlet_t` — :math:`\mathrm{tr}(X^\top L X) = \sum_{\{i,j\}\in E}\|X_i - X_j\|^2` through the
+  operator's :class:`~gnndyn.operators.base.DirichletForm` :math:`L = s\,\mathrm{diag}(a)(\mathrm{diag}(b) - S)
+  \mathrm{diag}(c)`: :math:`s\sum (a\circ X)\circ(b\circ cX - S(cX))`, one sparse product, or none when
+  c = 1 and F = SX is given (for the gossip matrix: :math:`d_{\max}\sum X\circ(X - PX)`). The
+  difference is formed entrywise before the product, so the cancellation is that of
+  :math:`X_i - (SX)_i`, not of two large sums; still, for a nearly constant X the edge-gather
+  definition (:func:`gnndyn.probes.measures.dirichlet_energy`) is the more accurate one in float32.
+* :func:`mean_error_t` — :math:`\|1_n^\top B\|_2` (Keriven Thm 4, eq. (16)), block sums added in float64
+  (the same pass gives ℰ(B)).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gnndyn.operators.base import Operator, spmm
+
+BLOCK_ELEMENTS = 1 << 17  # 512 KiB of float32 per block: a block stays in cache while it is worked on
+
+
+def block_rows(X: torch.Tensor) -> int:
+    """Rows per block for a 2-D X (at least one)."""
+    return max(1, BLOCK_ELEMENTS // max(1, X.shape[1]))
+
+
+_BUFFERS: dict[tuple, torch.Tensor] = {}
+
+
+def _buffer(block: torch.Tensor) -> torch.Tensor:
+    """A reused scratch block shaped like ``block`` (a fresh temporary per block costs page faults)."""
+    key = (block.dtype, block.device, block.shape[1])
+    buf = _BUFFERS.get(key)
+    if buf is None or buf.shape[0] < block.shape[0]:
+        rows = max(block.shape[0], block_rows(block))
+        buf = _BUFFERS[key] = torch.empty((rows, block.shape[1]), dtype=block.dtype, device=block.device)
+    return buf[: block.shape[0]]
+
+
+def _as_2d(X: torch.Tensor) -> torch.Tensor:
+    X = X.detach()
+    return X.unsqueeze(1) if X.dim() == 1 else X
+
+
+class Moments:
+    r"""Column sums and the centred sum of squares of a matrix fed block by block (rows).
+
+    All blocks are shifted by one vector c, the first block's mean (a value inside the data's spread):
+    with d = x − c (in the block's dtype, in cache), block b keeps s_b = Σ d per column and
+    q_b = Σ ‖d‖². In float64, :math:`\sum_i \|x_i - \bar x\|^2 = \sum_b q_b - \|\sum_b s_b\|^2/n`
+    (the shifted-data algorithm, Chan, Golub & LeVeque 1983). The two terms are of the size
+    n(ℰ² + ‖x̄ − c‖²), and ‖x̄ − c‖ is of the order of the spread itself, so the difference does not
+    cancel when the rows are nearly equal (ℰ ≪ ‖x̄‖, the oversmoothed regime) as
+    Σ‖X_i‖² − n‖x̄‖² does.
+    """
+
+    def __init__(self) -> None:
+        self.n: list[int] = []
+        self.shift: torch.Tensor | None = None
+        self.parts: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def add(self, block: torch.Tensor) -> None:
+        if self.shift is None:
+            self.shift = block.mean(0)
+        d = torch.sub(block, self.shift, out=_buffer(block))
+        self.n.append(block.shape[0])
+        self.parts.append((d.sum(0), d.square_().sum()))
+
+    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Σ_i x_i per column, Σ_i ‖x_i − x̄‖²), float64."""
+        s = torch.stack([p[0] for p in self.parts]).to(torch.float64).sum(0)
+        q = torch.stack([p[1] for p in self.parts]).to(torch.float64).sum()
+        n = float(sum(self.n))
+        total = s + n * self.shift.to(torch.float64)
+        return total, (q - s.square().sum() / n).clamp_min(0.0)
+
+
+def moments(X: torch.Tensor) -> Moments:
+    """:class:`Moments` of X (rows), one blocked pass."""
+    X = _as_2d(X)
+    mo = Moments()
+    for block in X.split(block_rows(X)):
+        mo.add(block)
+    return mo
+
+
+def centred_sum_of_squares(X: torch.Tensor) -> torch.Tensor:
+    """Σ_i ‖X_i − x̄‖² as a 0-d float64 tensor, in one blocked pass (see :class:`Moments`)."""
+    return moments(X).finish()[1]
+
+
+def smoothing_from(mo: Moments) -> torch.Tensor:
+    return (mo.finish()[1] / float(sum(mo.n))).sqrt()
+
+
+def smoothing_t(X: torch.Tensor) -> torch.Tensor:
+    """ℰ(X) = n^{-1/2}‖X − 1x̄ᵀ‖_F (Keriven eq. 17) as a 0-d float64 tensor."""
+    return smoothing_from(moments(X))
+
+
+def mean_error_t(B: torch.Tensor) -> torch.Tensor:
+    """‖1ᵀB‖₂ as a 0-d float64 tensor (Keriven Thm 4)."""
+    return torch.linalg.vector_norm(moments(B).finish()[0])
+
+
+def _vec(v, rows: slice) -> torch.Tensor | float:
+    return v[rows] if isinstance(v, torch.Tensor) else v
+
+
+def dirichlet_block(op: Operator, x: torch.Tensor, sx: torch.Tensor, rows: slice) -> torch.Tensor:
+    """Σ (a∘x)∘(b∘x − S x) over a block of rows (c = 1), without the scale s."""
+    form = op.dirichlet
+    b = _vec(form.b, rows)
+    buf = _buffer(x)
+    diff = torch.sub(x, sx, out=buf) if isinstance(b, float) and b == 1.0 else torch.mul(x, b, out=buf).sub_(sx)
+    diff.mul_(x)
+    if form.a is not None:
+        diff.mul_(_vec(form.a, rows))
+    return diff.sum()
+
+
+def dirichlet_t(op: Operator, X: torch.Tensor, F: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ_{{i,j}∈E} ‖X_i − X_j‖² = tr(XᵀLX) through ``op.dirichlet`` (see the module docstring).
+
+    ``F`` = S X when the caller has it (the deep GNN's F⁽ᵏ⁾); it is used only when c = 1.
+    """
+    form = op.dirichlet
+    if form is None:
+        raise ValueError(f"operator {op.name!r} has no Dirichlet form; use measures.dirichlet_energy with edges.")
+    X = _as_2d(X)
+    if form.c is None:
+        cX = X
+        SX = F.detach() if F is not None else spmm(op.matrix, X.contiguous())
+    else:
+        cX = form.c * X
+        SX = spmm(op.matrix, cX)
+    SX = _as_2d(SX)
+    n = X.shape[0]
+    step = block_rows(X)
+    parts = []
+    for start in range(0, n, step):
+        r = slice(start, min(n, start + step))
+        x, cx, sx = X[r], cX[r], SX[r]
+        b = _vec(form.b, r)
+        diff = (cx - sx) if isinstance(b, float) and b == 1.0 else (cx * b - sx)
+        if form.a is not None:
+            x = x * _vec(form.a, r)
+        parts.append((x * diff).sum())
+    return torch.stack(parts).to(torch.float64).sum() * form.scale

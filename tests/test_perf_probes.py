@@ -1,0 +1,157 @@
+"""Streaming probes against slow references: ℰ against the pairwise sum and the existing probe (also in the
+oversmoothed, cancelling regime and across blocks), the Dirichlet energy through each operator's
+Laplacian form against the edge-gather definition, and a streamed training run against one that keeps
+every signal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gnndyn.data import csbm
+from gnndyn.models import DeepGNN, get_loss
+from gnndyn.operators import OPERATORS, build_operator
+from gnndyn.probes import (
+    ProbeContext, default_probes, dirichlet_energy, dirichlet_probe, every, mean_output_error, smoothing,
+    smoothing_pairwise, smoothing_probe,
+)
+from gnndyn.probes import stats as st
+from gnndyn.store import select
+from gnndyn.training import make_optimizer, train
+
+
+@pytest.fixture(scope="module")
+def g():
+    return csbm(90, 3, p_in=0.2, p_out=0.04, feature_dim=4, feature_sep=2.0, seed=1)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(st, "BLOCK_ELEMENTS", 24)  # many blocks, a ragged last one
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+@pytest.mark.parametrize("shape", [(1, 3), (7, 1), (50, 4), (33,), (101, 5)])
+def test_streamed_smoothing_matches_pairwise_and_existing_probe(shape, blocks, monkeypatch):
+    if blocks:
+        monkeypatch.setattr(st, "BLOCK_ELEMENTS", 12)
+    X = torch.randn(*shape, dtype=torch.float64) + 3.0
+    e = float(st.smoothing_t(X))
+    assert e == pytest.approx(smoothing_pairwise(X), rel=1e-12, abs=1e-15)
+    assert e == pytest.approx(smoothing(X), rel=1e-13, abs=1e-15)
+    assert float(st.mean_error_t(X)) == pytest.approx(mean_output_error(X), rel=1e-13)
+
+
+def test_streamed_smoothing_does_not_cancel_when_rows_nearly_agree(small_blocks):
+    """X = c + 1e-6·Z with ‖c‖ ~ 1e3 (oversmoothed): Σ‖X_i‖² − n‖x̄‖² loses everything in float32;
+    the blocked centred sum stays at float32 resolution of the (exactly representable) input."""
+    gen = torch.Generator().manual_seed(0)
+    Z = torch.randn(400, 3, generator=gen, dtype=torch.float64)
+    X32 = (torch.tensor([1000.0, -250.0, 31.0], dtype=torch.float64) + 1e-3 * Z).to(torch.float32)
+    exact = smoothing(X32.double())  # centred, float64, on the same float32 numbers
+    naive = float(((X32.square().sum() - 400 * X32.mean(0).square().sum()) / 400).clamp_min(0).sqrt())
+    ours = float(st.smoothing_t(X32))
+    assert abs(naive - exact) > 0.5 * exact  # the naive formula is useless here
+    assert ours == pytest.approx(exact, rel=1e-4)
+    assert float(st.smoothing_t(X32.double())) == pytest.approx(exact, rel=1e-10)
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(OPERATORS) if n != "identity"])
+def test_dirichlet_energy_through_the_operator_matches_edge_gather(g, name, small_blocks):
+    op = build_operator(name, g)
+    X = torch.randn(g.num_nodes, 3, dtype=torch.float64)
+    ref = dirichlet_energy(X, g.edge_index)
+    assert float(st.dirichlet_t(op, X)) == pytest.approx(ref, rel=1e-12)
+    if op.dirichlet.c is None:  # no product at all when F = S X is given
+        assert float(st.dirichlet_t(op, X, op @ X)) == pytest.approx(ref, rel=1e-12)
+    op32 = op.to(dtype=torch.float32)
+    assert float(st.dirichlet_t(op32, X.float())) == pytest.approx(ref, rel=1e-4)
+
+
+def test_gossip_dirichlet_identity_in_closed_form(g):
+    op = build_operator("gossip", g)
+    X = torch.randn(g.num_nodes, 2, dtype=torch.float64)
+    d_max = op.params["d_max"]
+    closed = d_max * float((X * (X - op @ X)).sum())  # d_max·Σ X∘(X − PX)
+    assert closed == pytest.approx(dirichlet_energy(X, g.edge_index), rel=1e-12)
+
+
+@pytest.mark.parametrize("memory", ["speed", "low"])
+@pytest.mark.parametrize("act", ["tanh", "relu", "shifted-softplus"])
+@pytest.mark.parametrize("name", ["gossip", "random-walk", "gcn"])
+def test_stats_of_the_fused_pass_match_kept_signals(g, name, act, memory, small_blocks):
+    op = build_operator(name, g)
+    loss = get_loss("cross-entropy")
+    kept = DeepGNN(4, 6, 3, 3, act, seed=2)
+    out = kept(op, g.x, keep_signals=True)
+    grads = torch.autograd.grad(loss(out, g.y), list(kept.parameters()))
+    sig = kept.signals
+    fast = DeepGNN(4, 6, 3, 3, act, seed=2, memory=memory)
+    fout = fast(op, g.x, stats=st_names())
+    fgrads = torch.autograd.grad(loss(fout, g.y), list(fast.parameters()))
+    rec = fast.signals.stats
+    for a, b in zip(grads, fgrads):
+        assert torch.equal(a, b)
+
+    def close(key, ref):
+        np.testing.assert_allclose(torch.stack(rec[key]).tolist(), ref, rtol=1e-12, atol=1e-15)
+
+    close("smoothing_X", [smoothing(t) for t in sig.X])
+    close("smoothing_F", [smoothing(t) for t in sig.F])
+    close("smoothing_H", [smoothing(t) for t in sig.H])
+    close("smoothing_B", [smoothing(t) for t in sig.B])
+    close("mean_error_B", [mean_output_error(t) for t in sig.B])
+    close("dirichlet_X", [dirichlet_energy(t, g.edge_index) for t in sig.X])
+    close("grad_norm", [float(torch.linalg.norm(t)) for t in grads])
+
+
+def st_names():
+    from gnndyn.models.fused import STATS
+
+    return STATS
+
+
+def test_stats_hold_numbers_not_signals(g):
+    op = build_operator("gossip", g)
+    m = DeepGNN(4, 6, 3, 3, "tanh", seed=2)
+    out = m(op, g.x, stats=st_names())
+    torch.autograd.grad(out.sum(), list(m.parameters()))
+    assert m.signals.X == [] and m.signals.B == []
+    assert all(t.dim() == 0 and t.dtype == torch.float64 for v in m.signals.stats.values() for t in v)
+
+
+@pytest.mark.parametrize("name", ["gossip", "random-walk"])
+def test_streamed_training_records_what_kept_signals_record(g, name):
+    op = build_operator(name, g)
+    frames = []
+    for fused in (True, False):
+        model = DeepGNN(4, 8, 3, 3, "tanh", seed=0, fused=fused)
+        probes = default_probes(expensive_every=5) + [dirichlet_probe(every(4))]
+        res = train(model, op, g.x, g.y, get_loss("cross-entropy"), make_optimizer("gd", 0.5), 12, probes=probes,
+                    edge_index=g.edge_index)
+        frames.append(res.recorder.frame())
+    a, b = frames
+    assert len(a) == len(b) and set(a["quantity"]) == set(b["quantity"])
+    m = a.merge(b, on=["series", "seed", "step", "quantity", "layer"])
+    assert len(m) == len(a)
+    exact = m[m["quantity"].isin(["loss", "grad_norm", "spectral_norm"])]
+    assert (exact["value_x"] == exact["value_y"]).all()
+    np.testing.assert_allclose(m["value_x"], m["value_y"], rtol=1e-12, atol=1e-15)
+    edges = [dirichlet_energy(x, g.edge_index) for x in _signals_x(op, g)]
+    assert select(b, "dirichlet_X").query("step == 0")["value"].to_numpy() == pytest.approx(edges, rel=1e-12)
+
+
+def _signals_x(op, g):
+    m = DeepGNN(4, 8, 3, 3, "tanh", seed=0)
+    m(op, g.x, keep_signals=True)
+    return m.signals.X
+
+
+def test_probe_reads_kept_signals_without_stats(g):
+    op = build_operator("gossip", g)
+    m = DeepGNN(4, 5, 3, 2, "tanh", seed=0)
+    out = m(op, g.x, keep_signals=True)
+    get_loss("mse")(out, g.y).backward()
+    vals = smoothing_probe()(ProbeContext(step=0, model=m, loss=0.0, signals=m.signals))
+    assert vals["smoothing_B"] == [smoothing(b) for b in m.signals.B]
