@@ -189,7 +189,7 @@ class DirichletForm:
     r"""The graph Laplacian L = D − A written through the operator S: :math:`L = s\,\mathrm{diag}(a)
     (\mathrm{diag}(b) - S)\,\mathrm{diag}(c)`, so that the Dirichlet energy is one sparse product,
 
-    .. math:: \mathrm{tr}(X^	op L X) = s \sum (a \circ X) \circ (b \circ (c \circ X) - S (c \circ X)),
+    .. math:: \mathrm{tr}(X^\top L X) = s \sum (a \circ X) \circ (b \circ (c \circ X) - S (c \circ X)),
 
     and no product at all when c = 1 and F = S X is at hand (the deep GNN's F⁽ᵏ⁾). For the gossip
     matrix P = I − L/d_max: s = d_max, a = b = c = 1, i.e. d_max·Σ X∘(X − PX). ``None`` stands for

@@ -163,7 +163,8 @@ def sage(graph: Graph) -> Operator:
     M = graph.adjacency() + sp.identity(graph.num_nodes, format="csr")
     v = np.sqrt(d)
     return Operator("sage", csr_from_scipy(sp.diags(1.0 / d) @ M), False, True,
-                    perron=(1.0, v / np.linalg.norm(v)), similarity=gcn(graph).scipy())
+                    perron=(1.0, v / np.linalg.norm(v)), similarity=gcn(graph).scipy(),
+                    dirichlet=DirichletForm(1.0, 1.0, _col(d)))  # L = D̂ − (I + A) = D̂(I − S)
 
 
 def pagerank(graph: Graph) -> Operator:
@@ -174,7 +175,8 @@ def pagerank(graph: Graph) -> Operator:
     M = graph.adjacency() + sp.identity(graph.num_nodes, format="csr")
     v = np.sqrt(d)
     return Operator("pagerank", csr_from_scipy(M @ sp.diags(1.0 / d)), False, False,
-                    perron=(1.0, v / np.linalg.norm(v)), similarity=gcn(graph).scipy())
+                    perron=(1.0, v / np.linalg.norm(v)), similarity=gcn(graph).scipy(),
+                    dirichlet=DirichletForm(1.0, 1.0, None, _col(d)))  # L = (I − S)D̂
 
 
 def _alias(paper_name: str, fn: Callable[[Graph], Operator], what: str) -> Callable[[Graph], Operator]:
