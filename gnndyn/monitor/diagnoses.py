@@ -16,7 +16,8 @@ output, for C balanced classes), else the first recorded loss.
   stationary): the GNN is globally δ-stationary — every layer's gradient ‖∂𝓛/∂θ_k‖ (and that of the other
   parameters) ≤ δ, with δ = ``delta`` when given, else per layer its largest value over the first
   ``early_steps`` recorded steps divided by ``drop_factor`` — while the loss is high, from some step on to
-  the last; reported with the step where it set in.
+  the last; reported with the step where it set in and, per layer, the drop factor max over the first
+  steps / max from that step on (from the second half of the run when there is no alarm; Keriven Fig. 1).
 * **vanishing / exploding gradients** by layer: the median over recorded steps of ‖∂𝓛/∂θ_k‖/‖∂𝓛/∂θ_L‖
   (L the last layer) ≤ ``vanish_ratio`` (resp. ≥ ``explode_ratio``) for some layer k, or a non-finite gradient.
 """
@@ -200,12 +201,12 @@ def keriven_trap(df: pd.DataFrame, th: Thresholds, baseline: float | None) -> Ve
     cond = stat & _high_at(ls, steps, th)
     since = _persistent_from(steps, cond)
     alarm = since is not None and bool(cond[-1])
+    late = steps >= (since if alarm else steps[0] + (steps[-1] - steps[0]) / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        drop = (G[early].max(0) / G[~early].max(0)) if (~early).any() else np.full(G.shape[1], math.nan)
+        drop = G[early].max(0) / G[late].max(0)
     worst = int(np.argmax(G[-1] / delta)) if G.shape[1] else 0
     ev = {"since_step": since, "final_global_delta": float(G[-1].max()), "delta_per_layer": delta.tolist(),
-          "drop_factors": drop.tolist(), "output_layer_drop_factor": float(drop[len(names) - 1 - ("other parameters" in names)])
-          if drop.size else math.nan, "final_loss": ls["final"], "reference_loss": ls["ref"]}
+          "drop_factors": drop.tolist(), "drop_factors_from_step": int(steps[late][0]), "final_loss": ls["final"], "reference_loss": ls["ref"]}
     where = (f"stuck since step {since}: every gradient ≤ δ_k; {_loss_text(ls, th)}" if alarm else
              f"last step: {names[worst] if names else '—'} at {float(G[-1, worst] / delta[worst]):.3g} × δ_k; "
              f"{_loss_text(ls, th)}")
