@@ -19,7 +19,8 @@ output, for C balanced classes), else the first recorded loss.
   the last; reported with the step where it set in and, per layer, the drop factor max over the first
   steps / max from that step on (from the second half of the run when there is no alarm; Keriven Fig. 1).
 * **vanishing / exploding gradients** by layer: the median over recorded steps of ‖∂𝓛/∂θ_k‖/‖∂𝓛/∂θ_L‖
-  (L the last layer) ≤ ``vanish_ratio`` (resp. ≥ ``explode_ratio``) for some layer k, or a non-finite gradient.
+  (L the last layer) ≤ ``vanish_ratio`` (resp. ≥ ``explode_ratio``) for some layer k; exploding also when a
+  gradient is not finite or the loss ends above ``explode_loss`` × the reference (training diverged).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Thresholds:
     delta: float | None = None
     vanish_ratio: float = 1e-3
     explode_ratio: float = 1e3
+    explode_loss: float = 10.0
     min_layers: int = 3
 
     @classmethod
@@ -214,11 +216,13 @@ def keriven_trap(df: pd.DataFrame, th: Thresholds, baseline: float | None) -> Ve
     return _verdict("keriven_trap", paper, stmt, alarm, margin if not alarm else -abs(margin), where, th, ev)
 
 
-def gradient_scale(df: pd.DataFrame, th: Thresholds) -> list[Verdict]:
+def gradient_scale(df: pd.DataFrame, th: Thresholds, baseline: float | None = None) -> list[Verdict]:
     pv = _pivot(df, "grad_norm")
+    ls = _loss_state(df, th, baseline)
     paper = "gnndyn monitor (layer-wise gradient ratios)"
     s_v = f"no vanishing gradients: median over steps of ‖∂𝓛/∂θ_k‖/‖∂𝓛/∂θ_L‖ > {th.vanish_ratio:g} for every layer"
-    s_e = f"no exploding gradients: median over steps of ‖∂𝓛/∂θ_k‖/‖∂𝓛/∂θ_L‖ < {th.explode_ratio:g}, all finite"
+    s_e = (f"no exploding gradients: median over steps of ‖∂𝓛/∂θ_k‖/‖∂𝓛/∂θ_L‖ < {th.explode_ratio:g}, all finite, "
+           f"and the loss ends below {th.explode_loss:g} × reference")
     if pv.empty or pv.shape[1] < 2:
         return [_verdict(n, paper, s, False, math.nan, "fewer than 2 layers", th, {}, applicable=False,
                          assumptions={"at least 2 layers": False}) for n, s in (("vanishing_gradients", s_v),
@@ -231,19 +235,23 @@ def gradient_scale(df: pd.DataFrame, th: Thresholds) -> list[Verdict]:
     kv, ke = int(np.nanargmin(med)), int(np.nanargmax(med))
     ev = {"median_ratio_per_layer": med.tolist(), "nonfinite": nonfinite, "steps": int(G.shape[0])}
     vanish = bool(med[kv] <= th.vanish_ratio)
-    explode = bool(med[ke] >= th.explode_ratio or nonfinite)
+    diverged = bool(not math.isfinite(ls["final"]) or ls["final"] > th.explode_loss * ls["ref"])
+    ev["diverged"] = diverged
+    ev["final_loss"], ev["reference_loss"] = ls["final"], ls["ref"]
+    explode = bool(med[ke] >= th.explode_ratio or nonfinite or diverged)
     return [
         _verdict("vanishing_gradients", paper, s_v, vanish, math.log10(med[kv] / th.vanish_ratio) if med[kv] > 0 else -math.inf,
                  f"layer {kv}: median ratio {med[kv]:.3g}", th, ev),
         _verdict("exploding_gradients", paper, s_e, explode, math.log10(th.explode_ratio / med[ke]) if med[ke] > 0 else math.inf,
-                 f"layer {ke}: median ratio {med[ke]:.3g}" + ("; a gradient was not finite" if nonfinite else ""), th, ev),
+                 f"layer {ke}: median ratio {med[ke]:.3g}" + ("; a gradient was not finite" if nonfinite else "")
+                 + (f"; the loss diverged ({_loss_text(ls, th)})" if diverged else ""), th, ev),
     ]
 
 
 def diagnose(df: pd.DataFrame, th: Thresholds, baseline: float | None = None) -> list[Verdict]:
     """All diagnoses of one monitored run (its metrics table)."""
     return [forward_oversmoothing(df, th), backward_oversmoothing(df, th, baseline), keriven_trap(df, th, baseline),
-            *gradient_scale(df, th)]
+            *gradient_scale(df, th, baseline)]
 
 
 def alarms(verdicts: list[Verdict]) -> list[str]:

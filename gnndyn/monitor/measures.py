@@ -21,6 +21,7 @@ signal) and of a layer's weights, in O(nd), O(md) or O(nd²) — never an n × n
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -48,7 +49,10 @@ class Adjacency:
         r, c = edge_index.to(device)
         self.num_nodes, self.num_edges = int(num_nodes), int(r.numel())
         ones = torch.ones(r.numel(), dtype=dtype, device=device)
-        self.matrix = torch.sparse_coo_tensor(torch.stack([r, c]), ones, (num_nodes, num_nodes)).coalesce().to_sparse_csr()
+        with warnings.catch_warnings():  # torch's notes on sparse invariants and CSR being "beta"
+            warnings.simplefilter("ignore", UserWarning)
+            coo = torch.sparse_coo_tensor(torch.stack([r, c]), ones, (num_nodes, num_nodes))
+            self.matrix = coo.coalesce().to_sparse_csr()
         self.degree = (torch.bincount(r, minlength=num_nodes) + torch.bincount(c, minlength=num_nodes)).to(dtype)
 
 
