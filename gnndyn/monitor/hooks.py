@@ -22,7 +22,7 @@ import torch
 
 from gnndyn.models.deep_gnn import Signals
 from gnndyn.monitor import measures
-from gnndyn.monitor.layers import call_edge_index, layer_input, layer_output
+from gnndyn.monitor.layers import call_graph, layer_input, layer_output, to_edge_index
 from gnndyn.monitor.quantities import signal_values
 
 
@@ -43,20 +43,21 @@ class HookState:
     _adj_cache: list = field(default_factory=list)  # [(weakref to edge index, num_nodes, Adjacency)], ≤ 2 entries
     pass_id: int = 0
 
-    def adjacency(self, edge_index: torch.Tensor | None, n: int, like: torch.Tensor) -> measures.Adjacency | None:
-        """The adjacency of ``edge_index`` (else the monitor's graph) for an n-row signal, cached per edge-index
-        tensor (weakly: a freed edge index drops its entry)."""
-        ei = edge_index if edge_index is not None else self.base_edge_index
-        if ei is None:
-            return None
-        if ei.numel() and int(ei.max()) >= n:
+    def adjacency(self, graph: torch.Tensor | None, n: int, like: torch.Tensor) -> measures.Adjacency | None:
+        """The adjacency of a layer call's graph (an edge index or a sparse adjacency; else the monitor's graph)
+        for an n-row signal, cached per graph tensor (weakly: a freed graph drops its entry; at most 2 kept)."""
+        g = graph if graph is not None else self.base_edge_index
+        if g is None:
             return None
         self._adj_cache = [e for e in self._adj_cache if e[0]() is not None]
         for ref, nn_, dt, adj in self._adj_cache:
-            if ref() is ei and nn_ == n and dt == like.dtype:
+            if ref() is g and nn_ == n and dt == like.dtype:
                 return adj
+        ei = to_edge_index(g)
+        if ei.numel() and int(ei.max()) >= n:
+            return None
         adj = measures.Adjacency(ei, n, like.dtype, like.device)
-        self._adj_cache = [*self._adj_cache[-1:], (weakref.ref(ei), n, like.dtype, adj)]
+        self._adj_cache = [*self._adj_cache[-1:], (weakref.ref(g), n, like.dtype, adj)]
         return adj
 
     def start_pass(self) -> None:
@@ -94,7 +95,7 @@ def _forward_hook(state_ref: weakref.ref, index: int):
             st.signals.H[index] = Hd
         if not groups and not st.keep_signals:
             return None
-        adj = st.adjacency(call_edge_index(args, kwargs), n, Hd) if "dirichlet" in groups else None
+        adj = st.adjacency(call_graph(args, kwargs), n, Hd) if "dirichlet" in groups else None
         st.forward_values[index] = signal_values(Hd, groups, "H", adj)
         if H.requires_grad:
             H.register_hook(_backward_hook(state_ref, index, st.pass_id, groups, adj))

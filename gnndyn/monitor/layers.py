@@ -124,17 +124,29 @@ def layer_input(args: tuple, kwargs: dict) -> torch.Tensor | None:
     return None
 
 
-def call_edge_index(args: tuple, kwargs: dict) -> torch.Tensor | None:
-    """The graph a layer was called with, as a (2, m) long edge index (source, target): an edge index
-    argument, or a torch sparse adjacency (``adj_t``, COO or CSR, entry (i, j) an edge j → i). None if none."""
+def call_graph(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """The graph argument of a layer call as given: a (2, m) integer edge index or a torch sparse adjacency."""
     cands = [kwargs[k] for k in ("edge_index", "adj_t", "adj") if k in kwargs] + list(args) + list(kwargs.values())
     for a in cands:
         if not isinstance(a, torch.Tensor):
             continue
-        if a.layout == torch.strided and not a.is_floating_point() and a.dim() == 2 and a.shape[0] == 2 \
-                and a.dtype in (torch.int64, torch.int32):
+        if a.layout == torch.strided and a.dim() == 2 and a.shape[0] == 2 and a.dtype in (torch.int64, torch.int32):
             return a
         if a.layout in (torch.sparse_coo, torch.sparse_csr) and a.dim() == 2:
-            idx = a.to_sparse_coo().coalesce().indices() if a.layout == torch.sparse_csr else a.coalesce().indices()
-            return idx.flip(0)
+            return a
     return None
+
+
+def to_edge_index(graph: torch.Tensor) -> torch.Tensor:
+    """A (2, m) edge index (source, target) from :func:`call_graph`'s result (a sparse ``adj_t`` has entry (i, j)
+    for an edge j → i)."""
+    if graph.layout == torch.strided:
+        return graph
+    coo = graph.to_sparse_coo() if graph.layout == torch.sparse_csr else graph
+    return coo.coalesce().indices().flip(0)
+
+
+def call_edge_index(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """The graph a layer was called with, as a (2, m) long edge index (source, target); None if none."""
+    g = call_graph(args, kwargs)
+    return None if g is None else to_edge_index(g)
