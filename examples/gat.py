@@ -44,7 +44,10 @@ def main(argv=None):
         loss.backward()
         mon.step(loss)
         opt.step()
-    print("alarms:", mon.alarms() or "none")
+    model.eval()
+    with torch.no_grad():
+        acc = float((model(x, edge_index).argmax(1)[test] == y[test]).float().mean())
+    print(f"test accuracy {acc:.3f}; alarms:", mon.alarms() or "none")
     if args.out:
         print("report:", mon.save(args.out).path("report.html"))
     mon.close()

@@ -17,7 +17,7 @@ import gnndyn as gd
 class GIN(torch.nn.Module):
     def __init__(self, d_in, hidden, d_out, depth):
         super().__init__()
-        mlp = lambda a: torch.nn.Sequential(torch.nn.Linear(a, hidden), torch.nn.BatchNorm1d(hidden),  # noqa: E731
+        mlp = lambda a: torch.nn.Sequential(torch.nn.Linear(a, hidden), torch.nn.BatchNorm1d(hidden),
                                             torch.nn.ReLU(), torch.nn.Linear(hidden, hidden))
         self.convs = torch.nn.ModuleList(GINConv(mlp(d_in if k == 0 else hidden)) for k in range(depth))
         self.head = torch.nn.Linear(hidden, d_out)
@@ -41,7 +41,10 @@ def main(argv=None):
         loss.backward()
         mon.step(loss)
         opt.step()
-    print("alarms:", mon.alarms() or "none")
+    model.eval()
+    with torch.no_grad():
+        acc = float((model(x, edge_index).argmax(1)[test] == y[test]).float().mean())
+    print(f"test accuracy {acc:.3f}; alarms:", mon.alarms() or "none")
     if args.out:
         print("report:", mon.save(args.out).path("report.html"))
     mon.close()

@@ -276,3 +276,4 @@ def test_save_writes_an_ordinary_run_folder(graph, tmp_path):
     assert all("thresholds" in c["details"] and "evidence" in c["details"] for c in checks)
     html = (tmp_path / "run" / "report.html").read_text()
     assert "Keriven, Def. 1, eq. (10) and Thm 3" in html and "monitor_signals" in html
+    assert "gnndyn.Monitor" in html and "gnndyn rerun" not in html

@@ -53,7 +53,7 @@ def test_signals_and_every_quantity_equal_deep_gnn():
             assert mine.shape == theirs.shape
             assert float((mine - theirs).abs().max()) <= 1e-12 * float(theirs.abs().max())
     assert v["loss"] == pytest.approx(float(loss_ref.detach()), rel=1e-12)
-    tol = dict(rel=1e-12, abs=1e-300)
+    tol = {"rel": 1e-12, "abs": 1e-300}
     for k in range(L1):
         H, B = sig.H[k].detach(), sig.B[k]
         assert v["smoothing_H"][k] == pytest.approx(pm.smoothing(H), **tol)

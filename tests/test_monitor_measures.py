@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from gnndyn.errors import GnndynError, UnknownNameError
 from gnndyn.monitor import measures as mm
 from gnndyn.monitor.quantities import grad_norm, layer_spectral_norm, make_schedules
-from gnndyn.errors import GnndynError, UnknownNameError
 from gnndyn.probes import measures as pm
 
 

@@ -11,4 +11,4 @@ from gnndyn.monitor.layers import Layer, find_layers
 from gnndyn.monitor.monitor import Monitor
 from gnndyn.monitor.quantities import GROUPS
 
-__all__ = ["Monitor", "Thresholds", "diagnose", "alarms", "find_layers", "Layer", "GROUPS"]
+__all__ = ["GROUPS", "Layer", "Monitor", "Thresholds", "alarms", "diagnose", "find_layers"]

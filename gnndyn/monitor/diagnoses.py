@@ -53,7 +53,7 @@ class Thresholds:
     min_layers: int = 3
 
     @classmethod
-    def make(cls, value: "Thresholds | dict[str, Any] | None") -> "Thresholds":
+    def make(cls, value: Thresholds | dict[str, Any] | None) -> Thresholds:
         if value is None:
             return cls()
         if isinstance(value, cls):

@@ -79,12 +79,12 @@ def _forward_hook(state_ref: weakref.ref, index: int):
     def hook(module, args, kwargs, output):
         st: HookState | None = state_ref()
         if st is None or not torch.is_grad_enabled():
-            return None
+            return
         if index not in st.order:
             st.order.append(index)
         H = layer_output(output)
         if H is None:
-            return None
+            return
         Hd = H.detach()
         n = Hd.shape[0]
         st.num_rows[index] = n
@@ -94,12 +94,12 @@ def _forward_hook(state_ref: weakref.ref, index: int):
             st.signals.X[index] = None if x is None else x.detach()
             st.signals.H[index] = Hd
         if not groups and not st.keep_signals:
-            return None
+            return
         adj = st.adjacency(call_graph(args, kwargs), n, Hd) if "dirichlet" in groups else None
         st.forward_values[index] = signal_values(Hd, groups, "H", adj)
         if H.requires_grad:
             H.register_hook(_backward_hook(state_ref, index, st.pass_id, groups, adj))
-        return None
+        return
 
     return hook
 
@@ -109,12 +109,12 @@ def _backward_hook(state_ref: weakref.ref, index: int, pass_id: int, groups: fro
     def hook(grad: torch.Tensor) -> None:
         st: HookState | None = state_ref()
         if st is None or st.pass_id != pass_id:
-            return None
+            return
         g = grad.detach()
         st.backward_values[index] = signal_values(g, groups, "B", adj)
         if st.keep_signals and st.signals is not None:
             st.signals.B[index] = g
-        return None
+        return
 
     return hook
 
@@ -124,7 +124,6 @@ def _pre_hook(state_ref: weakref.ref):
         st: HookState | None = state_ref()
         if st is not None and torch.is_grad_enabled():
             st.start_pass()
-        return None
 
     return hook
 

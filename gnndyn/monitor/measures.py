@@ -27,9 +27,20 @@ import torch
 
 from gnndyn.probes.measures import dirichlet_energy, smoothing
 
-__all__ = ["smoothing", "dirichlet_energy", "dirichlet_sparse", "Adjacency", "mad", "mad_pairwise",
-           "singular_values", "singular_values_dense", "numerical_rank", "effective_rank", "ranks",
-           "spectral_norm"]
+__all__ = [
+    "Adjacency",
+    "dirichlet_energy",
+    "dirichlet_sparse",
+    "effective_rank",
+    "mad",
+    "mad_pairwise",
+    "numerical_rank",
+    "ranks",
+    "singular_values",
+    "singular_values_dense",
+    "smoothing",
+    "spectral_norm",
+]
 
 
 def _as_matrix(X: torch.Tensor) -> torch.Tensor:

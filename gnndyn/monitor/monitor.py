@@ -235,7 +235,7 @@ class Monitor:
         self._finalizer()
         self._state.signals = None
 
-    def __enter__(self) -> "Monitor":
+    def __enter__(self) -> Monitor:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -68,7 +68,7 @@ def draw_figures(store: RunStore) -> dict:
     return out
 
 
-def save_run(mon: "Monitor", path: str | Path, *, figures: bool = True) -> RunStore:
+def save_run(mon: Monitor, path: str | Path, *, figures: bool = True) -> RunStore:
     """Write the run folder of ``mon`` at ``path`` (everything is computed before anything is written)."""
     from gnndyn.experiments.base import _versions
     from gnndyn.report import write_report

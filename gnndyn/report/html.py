@@ -87,7 +87,10 @@ def render_report(store: RunStore) -> str:
             parts.append(f"<h3>{html.escape(name)}</h3>")
             parts.append(df.head(200).to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0))
     parts.append("<h2>Spec</h2>")
-    parts.append(f"<p>Re-run with <code>gnndyn rerun {html.escape(str(store.root))}</code>.</p>")
+    if spec.get("experiment") == "monitor":
+        parts.append("<p>Recorded by <code>gnndyn.Monitor</code> in the user's own training loop (no rerun).</p>")
+    else:
+        parts.append(f"<p>Re-run with <code>gnndyn rerun {html.escape(str(store.root))}</code>.</p>")
     parts.append(f"<pre>{html.escape(json.dumps(spec, indent=2))}</pre>")
     if run.get("versions"):
         parts.append("<p class='sub'>" + ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in run["versions"].items()) + "</p>")

@@ -20,7 +20,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import GATConv, GCN2Conv, GCNConv, GINConv, MessagePassing, SAGEConv
+from torch_geometric.nn import (
+    GATConv,
+    GCN2Conv,
+    GCNConv,
+    GINConv,
+    MessagePassing,
+    SAGEConv,
+)
 
 from gnndyn.errors import resolve
 

@@ -29,7 +29,13 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 
 from gnndyn.errors import GnndynError, resolve
-from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register, with_torch_threads
+from gnndyn.experiments.base import (
+    Experiment,
+    ExperimentResult,
+    RunContext,
+    register,
+    with_torch_threads,
+)
 from gnndyn.experiments.monitor.models import ARCHS, OPTIM, ZooModel, layers_of
 from gnndyn.monitor import Monitor
 from gnndyn.spec import ExperimentSpec, GraphSpec
