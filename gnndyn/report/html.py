@@ -252,7 +252,10 @@ def render_report(store: RunStore) -> str:
         parts.append("</table></div>")
     parts.append(_tables(store))
     parts.append("<h2>Spec</h2>")
-    parts.append(f"<p>Re-run with <code>gnndyn rerun {html.escape(str(store.root))}</code>.</p>")
+    if spec.get("experiment") == "monitor":
+        parts.append("<p>Recorded by <code>gnndyn.Monitor</code> in the user's own training loop (no rerun).</p>")
+    else:
+        parts.append(f"<p>Re-run with <code>gnndyn rerun {html.escape(str(store.root))}</code>.</p>")
     parts.append(f"<pre>{html.escape(json.dumps(spec, indent=2))}</pre>")
     if run.get("versions"):
         parts.append("<p class='meta'>" + ", ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in run["versions"].items()) + "</p>")
