@@ -236,9 +236,30 @@ def sweep(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the sweep in this folder: run only the points that are not complete.")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also rerun the points that failed.")] = False,
     figures: Annotated[Optional[bool], typer.Option("--figures/--no-figures", help="Draw each point's figures (default: yes; `gnndyn report` draws them later).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate every point and list them with their status; run and write nothing.")] = False,
 ) -> None:
     """Run a grid of points of one experiment, each an ordinary run in OUT/points/<id>/, resumable; one table and one report."""
-    from gnndyn.sweep import build_config, resume_sweep, run_sweep
+    from gnndyn.sweep import SweepConfig, build_config, read_sweep, resume_sweep, run_sweep
+    from gnndyn.sweep.runner import preview
+
+    if dry_run:
+        try:
+            if resume is not None:
+                cfg, where = SweepConfig.from_dict(read_sweep(resume)["config"]), resume
+            else:
+                cfg = build_config(experiment, file=file, grid=grid, sets=set_, seeds=seeds, figures=figures)
+                where = out or Path(".nonexistent-sweep-folder")
+            points = preview(cfg, where, retry_failed=retry_failed)
+        except GnndynError as exc:
+            _fail(str(exc))
+        t = Table(title=f"{cfg.experiment}: {len(points)} points", show_lines=False)
+        for col in ("point", "status", "would run"):
+            t.add_column(col, overflow="fold")
+        for p in points:
+            t.add_row(p["id"], p["status"], "yes" if p["would_run"] else "no")
+        console.print(t)
+        console.print(f"{sum(p['would_run'] for p in points)} of {len(points)} points would run.", highlight=False)
+        return
 
     try:
         if resume is not None:

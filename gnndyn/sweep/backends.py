@@ -3,7 +3,9 @@
 
 * ``local`` — a :class:`concurrent.futures.ProcessPoolExecutor` of K workers started with the
   ``forkserver`` context (``spawn`` where there is none). Each worker is pinned to its share of the cores:
-  ``max(1, cores // K)`` torch intra-op threads and the same ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``.
+  ``max(1, cores // K)`` torch intra-op threads and the same ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``/
+  ``OPENBLAS_NUM_THREADS``, set in the environment the workers start with (BLAS libraries read them once,
+  when they load; a spinning second BLAS thread on a busy core made small points 20–30× slower).
 * ``ray`` — each point one Ray task (``num_cpus=1``), retried by Ray when its worker process or node is
   lost (``max_retries``); ``ray.init()`` starts a local instance with ``num_cpus=K`` and no dashboard, or
   connects to ``address`` (an existing cluster: gnndyn must be installed on its nodes and the sweep
@@ -22,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 from gnndyn.errors import GnndynError
-from gnndyn.sweep.worker import init_worker, run_point
+from gnndyn.sweep.worker import THREAD_VARS, init_worker, run_point
 
 BACKENDS = ("local", "ray")
 OnResult = Callable[[dict[str, Any]], None]
@@ -56,17 +58,28 @@ def run_local(tasks: list[dict[str, Any]], workers: int, on_result: OnResult) ->
         ctx.set_forkserver_preload(["gnndyn.experiments"])
     threads = threads_per_worker(workers)
     tasks = [{**t, "threads": threads} for t in tasks]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(threads,)) as ex:
-        futures = {ex.submit(run_point, t): t for t in tasks}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in done:
-                try:
-                    result = f.result()
-                except Exception as exc:  # noqa: BLE001 - a broken pool is the point's failure
-                    result = _lost(futures[f], exc)
-                on_result(result)
+    # BLAS libraries read their thread count once, when numpy/torch load: the workers (and the fork
+    # server) inherit it from this process's environment, set here before they start
+    saved = {v: os.environ.get(v) for v in THREAD_VARS}
+    os.environ.update({v: str(threads) for v in THREAD_VARS})
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(threads,)) as ex:
+            futures = {ex.submit(run_point, t): t for t in tasks}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    try:
+                        result = f.result()
+                    except Exception as exc:  # noqa: BLE001 - a broken pool is the point's failure
+                        result = _lost(futures[f], exc)
+                    on_result(result)
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
 
 
 def import_ray():
@@ -84,7 +97,7 @@ def run_ray(tasks: list[dict[str, Any]], workers: int, on_result: OnResult, *, a
     if not tasks:
         return
     ray = import_ray()
-    env = {var: "1" for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env = {var: "1" for var in THREAD_VARS}
     env["GNNDYN_NO_PROGRESS"] = "1"
     started = False
     if not ray.is_initialized():

@@ -192,6 +192,15 @@ def finish(root: Path, cfg: SweepConfig, points: list[dict[str, Any]]) -> None:
     write_sweep_report(root)
 
 
+def preview(cfg: SweepConfig, out: str | Path, *, retry_failed: bool = False) -> list[dict[str, Any]]:
+    """Every point with its status from its own record and ``would_run``; nothing is written."""
+    points = plan(cfg)
+    _refresh(Path(out), points)
+    for p in points:
+        p["would_run"] = p["status"] == INCOMPLETE or (retry_failed and p["status"] == FAILED)
+    return points
+
+
 def resume_sweep(root: str | Path, *, backend: str | None = None, workers: int | None = None,
                  address: str | None = None, retry_failed: bool = False, progress: bool = True) -> SweepOutcome:
     """Continue the sweep stored in ``root/sweep.json`` (same points; backend and workers as before unless given)."""
