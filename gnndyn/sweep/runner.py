@@ -145,7 +145,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, backend: str = "local", work
             raise GnndynError(f"{root} holds a different sweep ({old.get('experiment')}, axes {old.get('axes')}); "
                               f"continue it with `gnndyn sweep --resume {root}` or choose another --out.")
         created = old.get("created", created)
-    elif root.exists() and any(root.iterdir()):
+    elif root.exists() and any(p.name != ".sweep.lock" for p in root.iterdir()):
         raise GnndynError(f"{root} exists and is not a sweep folder; choose an empty or new --out.")
     with sweep_lock(root):
         _refresh(root, points)
