@@ -27,6 +27,14 @@ def planetoid_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def data_root(planetoid_root: Path) -> Path:
+    """One root for every loader: the folder holding planetoid/ beside climate/ when it has both (the shared
+    layout), else the Planetoid copy itself."""
+    parent = planetoid_root.parent
+    return parent if planetoid_root.name == "planetoid" and (parent / "climate").exists() else planetoid_root
+
+
+@pytest.fixture(scope="session")
 def climate_root() -> Path:
     """A root holding the US-counties climate files in climate/ (../shared/datasets beside the project,
     or $GNNDYN_TEST_CLIMATE_ROOT)."""

@@ -17,6 +17,7 @@ import re
 import shlex
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -27,7 +28,7 @@ from gnndyn.errors import GnndynError
 from gnndyn.experiments import REGISTRY, get_experiment, make_spec
 
 GRAPH_INFO_MAX_NODES = 2000
-BENCH_SMALLEST = ["--nodes", "300", "--depth", "2", "--width", "4", "--repeats", "1", "--memory-nodes", "0"]
+BENCH_SMALLEST = ["--nodes", "300", "--depth", "2", "--width", "4", "--rounds", "1"]
 
 
 def _makefile_targets() -> tuple[set[str], dict[str, str]]:
@@ -42,6 +43,7 @@ class Session:
 
     def __init__(self, cwd, smoke_runs: dict) -> None:
         self.cwd, self.smoke_runs, self.runner, self.count = cwd, smoke_runs, CliRunner(), 0
+        self.sweep_outs: set[str] = set()
 
     def cli(self, argv: list[str]) -> str:
         res = self.runner.invoke(app, argv, catch_exceptions=True)
@@ -64,9 +66,30 @@ class Session:
         assert (self.cwd / out / "report.html").exists(), f"no report in {out}"
         self.smoke_runs[key] = self.cwd / out
 
+    def sweep(self, args: list[str]) -> None:
+        """A sweep line: its sweep file is the project's (``docs/examples/...``), and every point's spec is built
+        and validated (``--dry-run``: nothing runs); a ``--resume`` line must name a folder that an earlier line
+        of the page sweeps into (the sweeps themselves, resume and a killed run are tested in tests/test_sweep_run.py)."""
+        args = list(args)
+        if "--file" in args:
+            i = args.index("--file") + 1
+            if not Path(args[i]).exists() and (ROOT / args[i]).exists():
+                args[i] = str(ROOT / args[i])
+        if "--resume" in args:
+            folder = args[args.index("--resume") + 1]
+            assert folder in self.sweep_outs, f"--resume {folder}: no earlier line of the page sweeps into {folder}"
+            return
+        self.cli(["sweep", *args, "--dry-run"] if "--dry-run" not in args else ["sweep", *args])
+        if "--out" in args:
+            self.sweep_outs.add(args[args.index("--out") + 1])
+
     def gnndyn(self, args: list[str]) -> None:
         sub = args[0] if args else ""
-        if sub == "run":
+        if sub == "run" and len(args) == 1:  # the command named in prose
+            self.cli(["run", "--help"])
+        elif sub == "sweep":
+            self.sweep(args[1:])
+        elif sub == "run":
             self.run(args[1], args[2:])
         elif sub == "graph-info":
             capped = []
@@ -128,7 +151,7 @@ def test_doc_commands_run(page, tmp_path, monkeypatch, request, one_thread, smok
     """Every command of the page, in order, exits 0 (``gnndyn run``: valid as typed, then at smoke size).
     Without a Planetoid copy the commands that need one are skipped (with that reason), the others run."""
     try:
-        monkeypatch.setenv("GNNDYN_DATA_ROOT", str(request.getfixturevalue("planetoid_root")))
+        monkeypatch.setenv("GNNDYN_DATA_ROOT", str(request.getfixturevalue("data_root")))
         no_data = None
     except pytest.skip.Exception as exc:
         no_data = str(exc)

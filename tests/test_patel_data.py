@@ -257,3 +257,12 @@ def test_climate_root_from_environment_and_cli(climate_root, monkeypatch):
                               "--operator", "nor-lap", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["features"] == 24
+
+
+def test_climate_year_as_typed_on_the_command_line(climate_root):
+    """``--set year=2008`` reaches the loader as the text "2008": it is the year 2008, and a wrong text is named."""
+    from gnndyn.data.climate import load_us_climate
+
+    assert load_us_climate(climate_root, year="2008").meta["years"] == [2008]
+    with pytest.raises(GnndynError, match="year must be one of 2003..2008"):
+        load_us_climate(climate_root, year="1999")

@@ -38,7 +38,7 @@ def _smoke_run(name: str, registry: dict, tmp_path_factory, request) -> Path:
         if json.loads(key)[0] == name and (Path(folder) / "report.html").exists():
             return Path(folder)
     try:
-        os.environ["GNNDYN_DATA_ROOT"] = str(request.getfixturevalue("planetoid_root"))
+        os.environ["GNNDYN_DATA_ROOT"] = str(request.getfixturevalue("data_root"))
     except pytest.skip.Exception:
         pass
     folder = tmp_path_factory.mktemp(f"smoke-{name}") / "run"

@@ -130,6 +130,8 @@ def read_measure(path: Path) -> dict[tuple[int, int], float]:
 def _years(year: int | str | list[int]) -> list[int]:
     if isinstance(year, str) and year.lower() == "all":
         return list(YEARS)
+    if isinstance(year, str) and year.strip().isdigit():  # "2008" as typed on a command line
+        year = int(year)
     ys = [year] if isinstance(year, (int, np.integer)) else list(year) if isinstance(year, (list, tuple)) else None
     if ys is None or not ys or any(not isinstance(y, (int, np.integer)) or y not in YEARS for y in ys):
         raise GnndynError(
