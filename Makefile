@@ -15,7 +15,7 @@ $(VENV)/.gnndyn-installed: pyproject.toml scripts/setup_env.sh
 setup: $(VENV)/.gnndyn-installed
 
 demo: setup
-	$(BIN)/gnndyn run $(DEMO) --out $(OUT)
+	$(BIN)/gnndyn run $(DEMO) --out $(OUT) --overwrite
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -84,6 +84,17 @@ def _statuses(root: Path) -> dict[str, str]:
     return {p["id"]: p["status"] for p in read_sweep(root)["points"]}
 
 
+def _run_alone(point_dir: Path, out: Path) -> None:
+    """Run one point's saved spec by itself, in a fresh process with one thread per BLAS and torch — the thread
+    setting every worker of a 2-worker sweep on 2 cores has (dense LAPACK's results depend on its thread count)."""
+    from gnndyn.sweep.worker import THREAD_VARS
+
+    env = {**os.environ, **{v: "1" for v in THREAD_VARS}, "GNNDYN_NO_PROGRESS": "1"}
+    code = ("import sys, torch; torch.set_num_threads(1); from gnndyn.experiments import load_spec, run_experiment; "
+            "run_experiment(load_spec(sys.argv[1]), sys.argv[2], figures=False)")
+    subprocess.run([sys.executable, "-c", code, str(point_dir), str(out)], env=env, check=True, capture_output=True)
+
+
 def test_local_backend_equals_points_run_one_by_one(reference, cfg, tmp_path):
     root = reference.root
     points = plan(cfg)
@@ -106,7 +117,7 @@ def test_local_backend_equals_points_run_one_by_one(reference, cfg, tmp_path):
             assert st[p["id"]] == "failed" and "no edges" in read_sweep(root)["points"][p["index"]]["error"]
             assert (metrics["point"] == p["id"]).sum() == 0
             continue
-        run_experiment(spec, seq, figures=False)
+        _run_alone(root / "points" / p["id"], seq)
         one = pq.read_table(seq / "metrics.parquet").to_pandas()
         mine = metrics[metrics["point"] == p["id"]].reset_index(drop=True)
         assert len(one) > 100
