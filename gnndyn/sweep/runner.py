@@ -21,7 +21,6 @@ dies, even by ``kill -9``).
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
