@@ -32,8 +32,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import get_laplacian
 
 from gnndyn.data.graph import Graph
 from gnndyn.errors import GnndynError, resolve
@@ -79,6 +77,8 @@ def gcn(graph: Graph) -> Operator:
     Symmetric, eigenvalues in (−1, 1], top eigenvalue 1 with eigenvector ∝ :math:`\hat D^{1/2}1`
     on a connected graph; not stochastic. Built with PyG's ``gcn_norm``.
     """
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm  # PyG loads in seconds: only when used
+
     n = graph.num_nodes
     ei, w = gcn_norm(graph.edge_index, None, n, add_self_loops=True, dtype=torch.float64)
     v = np.sqrt(graph.degrees().astype(np.float64) + 1.0)
@@ -123,6 +123,8 @@ def adjacency(graph: Graph) -> Operator:
 
 def laplacian(graph: Graph) -> Operator:
     """Combinatorial Laplacian D − A (PyG ``get_laplacian``)."""
+    from torch_geometric.utils import get_laplacian
+
     ei, w = get_laplacian(graph.edge_index, normalization=None, dtype=torch.float64, num_nodes=graph.num_nodes)
     return Operator("laplacian", csr_from_scipy(_coo(graph.num_nodes, ei, w)), True, False,
                     dirichlet=DirichletForm(-1.0, 0.0))  # L = S
@@ -131,6 +133,8 @@ def laplacian(graph: Graph) -> Operator:
 def normalized_laplacian(graph: Graph) -> Operator:
     r"""Normalized Laplacian :math:`I - D^{-1/2}AD^{-1/2}` (PyG ``get_laplacian(normalization='sym')``;
     an isolated node has a diagonal entry 1 and nothing else)."""
+    from torch_geometric.utils import get_laplacian
+
     n = graph.num_nodes
     ei, w = get_laplacian(graph.edge_index, normalization="sym", dtype=torch.float64, num_nodes=n)
     M = _coo(n, ei, w)

@@ -30,6 +30,7 @@ from torch_geometric.nn import (
 )
 
 from gnndyn.errors import resolve
+from gnndyn.experiments.monitor.archs import ARCHS, OPTIM  # noqa: F401 - OPTIM re-exported
 
 
 class KerivenConv(MessagePassing):
@@ -133,13 +134,6 @@ class ZooModel(nn.Module):
             if k < self.depth - 1 or self.arch == "gin":
                 x = F.elu(x) if self.arch == "gat" else F.relu(x)
         return self.lins[0](x) if self.arch == "gin" else x
-
-
-ARCHS = ("gcn", "gat", "gin", "sage", "gcnii", "mlp")
-
-#: optimizer settings of PyG's examples: (learning rate, weight decay)
-OPTIM = {"gcn": (0.01, 5e-4), "gat": (0.005, 5e-4), "gin": (0.01, 0.0), "sage": (0.01, 5e-4),
-         "gcnii": (0.01, 5e-4), "mlp": (0.01, 5e-4)}
 
 
 def layers_of(model: ZooModel) -> list[nn.Module]:

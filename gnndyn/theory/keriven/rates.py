@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 from gnndyn.errors import GnndynError
 from gnndyn.theory.verdict import Verdict
@@ -145,6 +144,8 @@ def fit_exponent(x: Sequence[float], y: Sequence[float]) -> Fit:
     if ok.sum() == 2:
         slope = (ly[1] - ly[0]) / (xs[1] - xs[0])
         return Fit(float(slope), float(ly[0] - slope * xs[0]), 0.0, 1.0, 2)
+    from scipy import stats  # scipy.stats loads in most of a second: only when a rate is fitted
+
     r = stats.linregress(xs, ly)
     return Fit(float(r.slope), float(r.intercept), float(r.stderr), float(r.rvalue ** 2), int(ok.sum()))
 
