@@ -168,6 +168,8 @@ def step_benchmark(*, nodes: int, degree: float, depth: int, width: int, rounds:
     """Build every contender, check their losses agree, time interleaved rounds; a JSON-ready dict."""
     if rounds < 1:
         raise GnndynError(f"rounds must be ≥ 1; got {rounds}.")
+    if not contenders:
+        raise GnndynError(f"name at least one contender of {', '.join(CONTENDERS)}.")
     tdt = resolve("dtype", dtype, DTYPES)
     check_device(device)
     for c in contenders:
@@ -281,14 +283,15 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
                        rounds: int = 7, memory_nodes: int = 0, memory_degree: float = 20.0, memory_depth: int = 40,
                        memory_probes: bool = True, device: str = "cpu", dtype: str = "float32",
                        json_path: str | Path | None = None, profile: bool = False, replicas: int = 0,
-                       console=None) -> dict[str, Any]:
+                       contenders: tuple[str, ...] = CONTENDERS, console=None) -> dict[str, Any]:
     """Print and return the interleaved step timings, ratios, spmm bandwidth and (optionally) peak memory."""
     say = console.print if console is not None else print
     if rounds < 5:
         say(f"note: {rounds} rounds (fewer than 5): spreads are rough.")
     say(f"step benchmark: CSBM n={nodes}, avg degree {degree}, depth {depth}, width {width}, {dtype}, {device}, "
         f"{torch.get_num_threads()} threads, {rounds} interleaved rounds")
-    res = step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds, device=device, dtype=dtype)
+    res = step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds, device=device, dtype=dtype,
+                         contenders=tuple(contenders))
     say(f"  graph: {res['edges']} edges, nnz(P) = {res['nnz']} (generated in {res['generate_s']:.2f} s); "
         f"losses agree (first and last step): {res['same_loss']} (max rel. diff "
         f"{max(res['loss_rel_diff'].values()):.1e}, {max(res['loss_after_rel_diff'].values()):.1e})")
