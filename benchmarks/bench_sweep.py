@@ -1,7 +1,8 @@
 """A 16-point sweep on K local workers against the same points run one after another in one process.
 
-The points are ``oversmoothing-at-init`` at depths 40, 60, 80, 100 and seeds 0–3 on a 1000-node CSBM graph
-(average degree about 30, width 128, no figures; about 2–5 s a point on one core). The sequential side calls :func:`gnndyn.experiments.run_experiment` for each
+The points are ``oversmoothing-at-init`` at depths 40, 60, 80, 100 and seeds 0–3 on a 3000-node CSBM graph
+(average degree about 30, width 128, no figures; about 2–3.5 s a point on one idle core, against about 3 s
+for a worker to start, i.e. to import torch and gnndyn). The sequential side calls :func:`gnndyn.experiments.run_experiment` for each
 point in this process with one thread (torch and BLAS); the sweep side is :func:`gnndyn.sweep.run_sweep` with
 ``--workers K`` (start-up of the worker pool, gathering the tables and writing the report included).
 The two are interleaved ``--repeats`` times in the same run; the load average is printed before and after
@@ -15,6 +16,7 @@ points at a smaller size).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -37,6 +39,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--nodes", type=int, default=3000, help="graph size of every point (default 3000)")
     args = ap.parse_args()
 
     import pyarrow.parquet as pq
@@ -48,9 +51,7 @@ def main() -> None:
 
     os.environ["GNNDYN_NO_PROGRESS"] = "1"
     torch.set_num_threads(1)
-    # n ≤ 1000: the spectral facts are computed densely (ARPACK's random start vector would make the
-    # last digits depend on what ran before in the same process)
-    n, depths, seeds, width = (400, "8,16", 4, 32) if args.quick else (1000, "40,60,80,100", 4, 128)
+    n, depths, seeds, width = (400, "8,16", 4, 32) if args.quick else (args.nodes, "40,60,80,100", 4, 128)
     p_in, p_out = 50 / n, 9.5 / n  # average degree about 30, as the default CSBM's
     cfg = build_config("oversmoothing-at-init", grid=[f"model.depth={depths}"], seeds=seeds, figures=False,
                        sets=[f"graph.n={n}", f"graph.p_in={p_in}", f"graph.p_out={p_out}", f"model.width={width}"])
@@ -69,8 +70,15 @@ def main() -> None:
             t0 = time.perf_counter()
             run_sweep(cfg, tmp / f"sweep{r}", workers=args.workers, progress=False)
             sweep_times.append(time.perf_counter() - t0)
+            state = json.loads((tmp / f"sweep{r}" / "sweep.json").read_text())
+            inside = sum(p["wall_time_s"] for p in state["points"])
             print(f"  repeat {r}: sequential {seq_times[-1]:.1f} s, sweep {sweep_times[-1]:.1f} s, "
                   f"ratio {seq_times[-1] / sweep_times[-1]:.2f}×; {_load()}")
+            # where the sweep's time goes: the points themselves (slower side by side: shared caches and
+            # memory bandwidth) and the rest (workers starting, gathering the tables, the report, idle tails)
+            print(f"    the points took {inside:.1f} s inside the workers ({inside / seq_times[-1]:.2f}× their "
+                  f"sequential time); workers busy {inside / (args.workers * sweep_times[-1]):.0%} of the sweep's "
+                  f"{args.workers} × {sweep_times[-1]:.1f} s")
             for p in points:
                 a = pq.read_table(tmp / f"seq{r}" / p["id"] / "metrics.parquet").to_pandas()
                 b = pq.read_table(tmp / f"sweep{r}" / "points" / p["id"] / "metrics.parquet").to_pandas()

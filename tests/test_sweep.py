@@ -171,6 +171,21 @@ def test_point_identity_is_a_function_of_the_spec():
     assert [p["id"] for p in plan(cfg)] == [p["id"] for p in plan(cfg)]
 
 
+def test_zipped_keys_with_the_same_values_name_a_point_once():
+    from gnndyn.sweep.grid import SweepConfig
+
+    cfg = SweepConfig(EXP, grid={"model.width": [4]},
+                      zip=[{"model.depth": [2, 3], "graph.seed": [2, 3]}, {"seed": [5, 6], "graph.n": [40, 50]}])
+    assert cfg.name_keys() == ["model.width", "model.depth", "seed", "graph.n"]  # graph.seed repeats model.depth
+    assert cfg.axis_keys() == ["model.width", "model.depth", "graph.seed", "seed", "graph.n"]  # all still columns
+    pts = plan(cfg)
+    # the two zipped groups are product axes of each other
+    assert [p["id"].rsplit("-", 1)[0] for p in pts] == [
+        "width=4_depth=2_seed=5_n=40", "width=4_depth=2_seed=6_n=50",
+        "width=4_depth=3_seed=5_n=40", "width=4_depth=3_seed=6_n=50"]
+    assert [p["values"]["graph.seed"] for p in pts] == [2, 2, 3, 3]
+
+
 def test_a_point_is_complete_only_by_its_finished_record(tmp_path):
     spec = make_spec(EXP, {"model.depth": 3})
     d, h = tmp_path / "p", spec_hash(spec)

@@ -55,6 +55,18 @@ class SweepConfig:
         keys = list(self.grid) + [k for g in self.zip for k in g]
         return keys + ([SEED] if self.seeds is not None else [])
 
+    def name_keys(self) -> list[str]:
+        """The keys that name a point's folder: :meth:`axis_keys` less a zipped key whose values repeat an
+        earlier key's of its group (``sweep_depths`` and ``depths`` zipped to the same lists name it once)."""
+        keys = list(self.grid)
+        for g in self.zip:
+            seen: list[Any] = []
+            for k, values in g.items():
+                if values not in seen:
+                    keys.append(k)
+                    seen.append(values)
+        return keys + ([SEED] if self.seeds is not None else [])
+
 
 @dataclass(frozen=True)
 class Point:

@@ -57,11 +57,11 @@ def _now() -> str:
 def plan(cfg: SweepConfig) -> list[dict[str, Any]]:
     """Expand and validate every point (nothing is written); each entry holds the point's id, index,
     axis values (as the validated spec has them), spec hash and spec data."""
-    keys = cfg.axis_keys()
+    keys, names = cfg.axis_keys(), cfg.name_keys()
     out = []
     for pt in expand(cfg):
         values = {k: (pt.spec.seed if k == SEED else spec_value(pt.spec, k)) for k in keys}
-        out.append({"id": point_id(pt.spec, keys), "index": pt.index, "values": values, "hash": spec_hash(pt.spec),
+        out.append({"id": point_id(pt.spec, names), "index": pt.index, "values": values, "hash": spec_hash(pt.spec),
                     "spec": pt.spec.model_dump(mode="json"), "status": INCOMPLETE, "error": None,
                     "wall_time_s": None, "summary": {}})
     ids = [p["id"] for p in out]
