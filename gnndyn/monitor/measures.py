@@ -83,14 +83,15 @@ def mad(X: torch.Tensor) -> float:
     """Mean cosine distance over ordered pairs of distinct non-zero rows (module docstring), O(nd).
     NaN when fewer than two rows are non-zero."""
     X = _as_matrix(X)
-    norms = torch.linalg.norm(X, dim=1)
+    norms = torch.linalg.vector_norm(X, dim=1)
     keep = norms > 0
     k = int(keep.sum())
     if k < 2:
         return math.nan
-    U = X[keep] / norms[keep].unsqueeze(1)
-    s = U.sum(0)
-    off = float(s @ s) - float((U * U).sum())
+    # Σ_i u_i = Xᵀw with w_i = 1/‖x_i‖ (0 on zero rows): one product, no normalized copy of X; Σ_i ‖u_i‖² = k
+    w = torch.where(keep, norms.reciprocal(), torch.zeros((), dtype=norms.dtype, device=norms.device))
+    s = torch.mv(X.t(), w)
+    off = float(s @ s) - k
     return 1.0 - off / (k * (k - 1))
 
 

@@ -30,6 +30,7 @@ import torch
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.monitor import measures
 from gnndyn.probes.schedules import Schedule, every
+from gnndyn.probes.stats import smoothing_t
 
 GROUPS = ("smoothing", "grad_norm", "dirichlet", "mad", "rank", "spectral")
 #: default period of each group, in units of the monitor's ``every``
@@ -69,8 +70,8 @@ def signal_values(X: torch.Tensor, groups: frozenset[str], suffix: str, adj: mea
     """The signal quantities of the active ``groups`` for one signal (``suffix`` ``H`` or ``B``)."""
     out: dict[str, float] = {}
     X = X.detach()
-    if "smoothing" in groups:
-        out[f"smoothing_{suffix}"] = measures.smoothing(X)
+    if "smoothing" in groups:  # one blocked pass, float64 sums (gnndyn.probes.stats), no centred copy
+        out[f"smoothing_{suffix}"] = float(smoothing_t(measures._as_matrix(X)))
     if "dirichlet" in groups:
         out[f"dirichlet_{suffix}"] = measures.dirichlet_sparse(X, adj) if adj is not None and \
             adj.num_nodes == X.shape[0] else float("nan")
