@@ -3,15 +3,25 @@ that do not. No paper has this experiment; it applies the measurements of Kerive
 oversmoothing, Thm 1–2; global δ-stationarity, Def. 1) and the rank measures of arXiv 2502.04591 to GCN,
 GAT, GIN, GraphSAGE, GCNII and a plain MLP (:mod:`.models`) at ``depths`` (2, 8, 32) on Cora (public split)
 and on a CSBM graph (half the nodes for training), each trained full-batch with Adam as PyG's examples train
-it (learning rate, weight decay, dropout of :data:`~.models.OPTIM`), under a :class:`gnndyn.Monitor` with its
+it (learning rate, weight decay, dropout of :data:`~.archs.OPTIM`), under a :class:`gnndyn.Monitor` with its
 default schedule and ``baseline_loss`` = ln C.
 
-A run **trains** when its final training loss is at most ``trained_loss_fraction`` × ln C and its test
-accuracy exceeds chance by ``min_accuracy_gain``; otherwise it is **stuck**. The table ``zoo`` lists, per
-dataset × architecture × depth: the outcome, final loss, test accuracy, the monitor's alarms, the epoch where
-the Keriven trap set in, min_(k<L) ℰ(B⁽ᵏ⁾)/ℰ(B⁽ᴸ⁾), the fitted forward rate, and the final effective rank of
-the last hidden layer. The verdict per dataset checks that the diagnoses explain the outcomes: every stuck
-run raises at least one alarm, and no run that trains is reported caught in the Keriven trap.
+Each run gets one **outcome** from its final training loss ℓ (in units of ln C, the loss of the uniform
+prediction) and its test accuracy a, with chance 1/C and the thresholds of the spec (:func:`outcome`):
+
+* **diverged** — ℓ is not finite or above ``diverged_loss_fraction`` (10) × ln C;
+* **trains** — ℓ ≤ ``trained_loss_fraction`` (0.5) × ln C and a ≥ 1/C + ``min_accuracy_gain`` (0.1);
+* **overfits** — ℓ ≤ ``trained_loss_fraction`` × ln C but a below that: the training loss is fitted, the
+  test nodes are not (a generalization failure, not an optimization one);
+* **slow** — ℓ between ``trained_loss_fraction`` and ``stuck_loss_fraction`` (0.9) × ln C and a above
+  chance by the gain: it learns, and has not finished in ``epochs``;
+* **stuck** — every other run: ℓ near the uninformative loss, or no better than chance on the test nodes.
+
+The table ``zoo`` lists, per dataset × architecture × depth: the outcome, final loss, test accuracy, the
+monitor's alarms, the epoch where the Keriven trap set in, min_(k<L) ℰ(B⁽ᵏ⁾)/ℰ(B⁽ᴸ⁾), the fitted forward
+rate, and the final effective rank of the last hidden layer. The verdict per dataset checks that the
+diagnoses explain the optimization failures: every stuck or diverged run raises at least one alarm, and
+no run that trains is reported caught in the Keriven trap (slow and overfitting runs are shown, not judged).
 
 Series are named ``{dataset}-{arch}-L{depth}``; the quantities are the monitor's
 (:mod:`gnndyn.monitor.quantities`) plus ``train_accuracy`` and ``test_accuracy`` (every ``eval_every`` epochs).
@@ -26,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import (
@@ -36,7 +46,7 @@ from gnndyn.experiments.base import (
     register,
     with_torch_threads,
 )
-from gnndyn.experiments.monitor.models import ARCHS, OPTIM, ZooModel, layers_of
+from gnndyn.experiments.monitor.archs import ARCHS, OPTIM
 from gnndyn.monitor import Monitor
 from gnndyn.spec import ExperimentSpec, GraphSpec
 from gnndyn.store.run import RunStore
@@ -58,7 +68,9 @@ class MonitorZooSpec(ExperimentSpec):
     hidden: int = Field(32, gt=0, description="hidden width (GAT: 8 heads × hidden/8)")
     epochs: int = Field(100, ge=2)
     eval_every: int = Field(10, ge=1)
-    trained_loss_fraction: float = Field(0.5, gt=0, le=1)
+    trained_loss_fraction: float = Field(0.5, gt=0, le=1, description="trains: final loss ≤ this × ln C")
+    stuck_loss_fraction: float = Field(0.9, gt=0, le=1, description="slow, not stuck: final loss < this × ln C")
+    diverged_loss_fraction: float = Field(10.0, gt=1, description="diverged: final loss > this × ln C")
     min_accuracy_gain: float = Field(0.1, ge=0, le=1, description="test accuracy must exceed 1/C by this much")
     threads: int = Field(1, ge=1)
 
@@ -83,6 +95,30 @@ class MonitorZooSpec(ExperimentSpec):
             raise ValueError(f"depths must be ≥ 1; got {v}")
         return sorted(set(v))
 
+    @model_validator(mode="after")
+    def _fractions(self) -> "MonitorZooSpec":
+        if self.stuck_loss_fraction < self.trained_loss_fraction:
+            raise ValueError(f"stuck_loss_fraction ({self.stuck_loss_fraction}) must be at least "
+                             f"trained_loss_fraction ({self.trained_loss_fraction}): the slow band lies between them")
+        return self
+
+
+OUTCOMES = ("trains", "slow", "overfits", "stuck", "diverged")
+
+
+def outcome(loss: float, accuracy: float, classes: int, *, trained: float = 0.5, stuck: float = 0.9,
+            diverged: float = 10.0, gain: float = 0.1) -> str:
+    """The run's outcome (module docstring) from its final training loss and test accuracy."""
+    ln_c = math.log(classes)
+    if not math.isfinite(loss) or loss > diverged * ln_c:
+        return "diverged"
+    learns = math.isfinite(accuracy) and accuracy >= 1.0 / classes + gain
+    if loss <= trained * ln_c:
+        return "trains" if learns else "overfits"
+    if loss < stuck * ln_c and learns:
+        return "slow"
+    return "stuck"
+
 
 def _data(spec: MonitorZooSpec, name: str, seed: int) -> dict:
     if name == "cora":
@@ -105,6 +141,8 @@ def _data(spec: MonitorZooSpec, name: str, seed: int) -> dict:
 
 def train_one(spec: MonitorZooSpec, data: dict, arch: str, depth: int, seed: int, series: str) -> tuple[dict, Monitor]:
     """Train one model as PyG's examples do, monitored; returns its row of the table and the monitor."""
+    from gnndyn.experiments.monitor.models import ZooModel, layers_of  # loads PyG
+
     torch.manual_seed(seed)
     C = data["classes"]
     model = ZooModel(arch, data["x"].shape[1], spec.hidden, C, depth).to(spec.torch_device, spec.torch_dtype)
@@ -135,14 +173,14 @@ def train_one(spec: MonitorZooSpec, data: dict, arch: str, depth: int, seed: int
         opt.step()
     verdicts = {v.name.removeprefix("monitor."): v for v in mon.diagnose()}
     fired = [n for n, v in verdicts.items() if v.details.get("alarm")]
-    trains = bool(loss_v <= spec.trained_loss_fraction * math.log(C) and
-                  acc["test_accuracy"] >= 1.0 / C + spec.min_accuracy_gain)
+    result = outcome(loss_v, acc["test_accuracy"], C, trained=spec.trained_loss_fraction,
+                     stuck=spec.stuck_loss_fraction, diverged=spec.diverged_loss_fraction, gain=spec.min_accuracy_gain)
     ev = {n: v.details.get("evidence", {}) for n, v in verdicts.items()}
     df = mon.frame()
     er = df[(df.quantity == "effrank_H")]
     er_last = er[er.step == er.step.max()].sort_values("layer")["value"].to_numpy() if not er.empty else np.zeros(0)
     row = {
-        "series": series, "arch": arch, "depth": depth, "outcome": "trains" if trains else "stuck",
+        "series": series, "arch": arch, "depth": depth, "outcome": result,
         "final_loss": loss_v, "loss_over_lnC": loss_v / math.log(C), "test_accuracy": acc["test_accuracy"],
         "alarms": ", ".join(fired) if fired else "none",
         "trap_since_epoch": ev["keriven_trap"].get("since_step") if "keriven_trap" in fired else None,
@@ -172,16 +210,20 @@ def run_zoo(spec: MonitorZooSpec, ctx: RunContext) -> ExperimentResult:
     verdicts, summary = [], {}
     for name in spec.datasets:
         t = table[table.dataset == name]
-        stuck = t[t.outcome == "stuck"]
-        silent_stuck = stuck[stuck.alarms == "none"]
+        failed = t[t.outcome.isin(("stuck", "diverged"))]
+        silent = failed[failed.alarms == "none"]
         trap_trained = t[(t.outcome == "trains") & t.alarms.str.contains("keriven_trap")]
-        bad = [*silent_stuck.series, *trap_trained.series]
+        bad = [*silent.series, *trap_trained.series]
+        counts = ", ".join(f"{int((t.outcome == o).sum())} {o}" for o in OUTCOMES if (t.outcome == o).any())
         verdicts.append(Verdict(
             name=f"monitor_zoo.diagnoses_explain_outcomes.{name}", paper="gnndyn monitor (Keriven, Def. 1, Thm 1–3)",
-            statement=f"{name}: every stuck run raises an alarm and no run that trains is caught in the Keriven trap",
+            statement=f"{name}: every stuck or diverged run raises an alarm and no run that trains is caught in "
+                      "the Keriven trap",
             holds=not bad, margin=float(-len(bad)),
-            where=(f"{len(stuck)} of {len(t)} runs stuck" + (f"; unexplained: {', '.join(bad)}" if bad else "")),
-            details={"silent_stuck": list(silent_stuck.series), "trap_but_trained": list(trap_trained.series)}))
+            where=(f"{len(t)} runs: {counts}" + (f"; unexplained: {', '.join(bad)}" if bad else "")),
+            details={"silent_failures": list(silent.series), "trap_but_trained": list(trap_trained.series),
+                     "thresholds": {"trained": spec.trained_loss_fraction, "stuck": spec.stuck_loss_fraction,
+                                    "diverged": spec.diverged_loss_fraction, "accuracy_gain": spec.min_accuracy_gain}}))
         for arch in spec.archs:
             a = t[t.arch == arch].sort_values("depth")
             summary[f"{name} {arch}"] = ", ".join(f"L={r.depth}: {r.outcome}" for r in a.itertuples())
