@@ -1,4 +1,5 @@
-"""The ``gnndyn`` command line: list, run, rerun, show, graph-info, report, bench, sweep."""
+"""The ``gnndyn`` command line: list, run, rerun, show, report (here), graph-info and bench
+(:mod:`gnndyn.cli.tools`), sweep (:mod:`gnndyn.cli.sweep`)."""
 
 from __future__ import annotations
 
@@ -232,53 +233,6 @@ def show(
     console.print("\nkeys for --set: " + ", ".join(valid_keys(spec)), highlight=False)
 
 
-@app.command("graph-info")
-def graph_info(
-    dataset: Annotated[str, typer.Argument(help="cora, citeseer, pubmed, us-climate, or a generator: csbm, sbm, erdos-renyi, random-regular, knn-ring, barabasi-albert.")],
-    operator: Annotated[str, typer.Option(help="Operator whose spectral facts to report.")] = "gossip",
-    lcc: Annotated[bool, typer.Option("--lcc", help="Keep the largest connected component.")] = False,
-    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Data root: Planetoid's <Name>/raw/, us-climate's climate/ (else $GNNDYN_DATA_ROOT).")] = None,
-    set_: SetOpt = None,
-    method: Annotated[str, typer.Option(help="Eigen-solver: auto, dense or lanczos.")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Size, degrees, components and the operator's spectral facts (λ, spectral gap 1 − λ) of a graph."""
-    from gnndyn.data.registry import DATASETS, dataset_params, load_graph
-    from gnndyn.errors import resolve
-    from gnndyn.operators import OPERATORS, build_operator
-    from gnndyn.progress import task
-    from gnndyn.spec import parse_value
-
-    _warn_repeated(set_)
-    try:
-        resolve("dataset", dataset, DATASETS)
-        resolve("operator", operator, OPERATORS)
-        params = {}
-        for o in set_ or []:
-            if "=" not in o:
-                raise GnndynError(f"--set expects key=value; got {o!r}.")
-            k, v = o.split("=", 1)
-            params[k.strip()] = parse_value(v.strip())
-        if "data_root" in dataset_params(dataset):
-            params["data_root"] = data_root
-        with task(f"{dataset}: loading or generating the graph", None):
-            g = load_graph(dataset, lcc=lcc, **params)
-        with task(f"{dataset} ({g.num_nodes} nodes): {operator} operator and its spectral facts", None):
-            op = build_operator(operator, g)
-            facts = op.spectral(method=method)
-    except GnndynError as exc:
-        _fail(str(exc))
-    info = {**g.summary(), **facts.as_dict(), "lcc": lcc}
-    info["operator"] = operator
-    info.pop("name", None)
-    info = {"dataset": dataset, **info}
-    if as_json:
-        print(json.dumps(info))
-        return
-    _print_rows(["quantity", "value"], [[escape(k), escape(f"{v:.6g}" if isinstance(v, float) else str(v))]
-                                        for k, v in info.items()], header=False)
-
-
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
     """Rebuild figures and report.html of a run from its stored files only.
@@ -313,103 +267,9 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> No
         raise typer.Exit(1)
 
 
-@app.command()
-def bench(
-    nodes: Annotated[int, typer.Option(help="Graph size for the step benchmark.")] = 100_000,
-    degree: Annotated[float, typer.Option(help="Average degree.")] = 10.0,
-    depth: Annotated[int, typer.Option(help="GNN depth L.")] = 40,
-    width: Annotated[int, typer.Option(help="Hidden width.")] = 64,
-    rounds: Annotated[int, typer.Option(help="Interleaved timed rounds (medians and spreads; ≥ 5 advised).")] = 7,
-    memory_nodes: Annotated[int, typer.Option(help="Graph size for the peak-memory runs (0 to skip).")] = 0,
-    memory_degree: Annotated[float, typer.Option(help="Average degree for the peak-memory runs.")] = 20.0,
-    memory_depth: Annotated[int, typer.Option(help="Depth for the peak-memory runs.")] = 40,
-    memory_probes: Annotated[bool, typer.Option(help="Also measure the peak memory of a step with all probes.")] = True,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
-    profile: Annotated[bool, typer.Option(help="Print torch.profiler's table of one gnndyn step.")] = False,
-    replicas: Annotated[int, typer.Option(help="Also time R seeds stacked along the feature axis vs R separate passes (0 to skip).")] = 0,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON to this file.")] = None,
-) -> None:
-    """Time one gradient-descent step of gnndyn's deep GNN against its contenders (interleaved rounds), and peak memory."""
-    from gnndyn.bench import run_step_benchmark
-
-    try:
-        run_step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds,
-                           memory_nodes=memory_nodes, memory_degree=memory_degree, memory_depth=memory_depth,
-                           memory_probes=memory_probes, device=device, dtype=dtype, json_path=json_out,
-                           profile=profile, replicas=replicas, console=console)
-    except GnndynError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
-
-
-@app.command()
-def sweep(
-    experiment: Annotated[Optional[str], typer.Argument(help="Experiment name (see `gnndyn list`); or `experiment:` in --file.")] = None,
-    grid: Annotated[Optional[list[str]], typer.Option("--grid", "-g", help="A product axis KEY=V1,V2,... (dotted keys as for --set; values read as JSON, else text). Repeatable.")] = None,
-    seeds: Annotated[Optional[int], typer.Option(help="The seed axis: seeds 0..N-1.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The sweep folder (points/<id>/, sweep.json, metrics.parquet, verdicts.parquet, report.html).")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A sweep file (.yaml/.yml or .toml): experiment, base, grid, zip, seeds, figures.")] = None,
-    set_: SetOpt = None,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes (local) or Ray CPUs (default: one per core).")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="local (a process pool, default) or ray.")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Address of an existing Ray cluster (--backend ray).")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the sweep in this folder: run only the points that are not complete.")] = None,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also rerun the points that failed.")] = False,
-    figures: Annotated[Optional[bool], typer.Option("--figures/--no-figures", help="Draw each point's figures (default: yes; `gnndyn report` draws them later).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate every point and list them with their status; run and write nothing.")] = False,
-) -> None:
-    """Run a grid of points of one experiment, each an ordinary run in OUT/points/<id>/, resumable; one table and one report."""
-    from gnndyn.sweep import SweepConfig, build_config, read_sweep, resume_sweep, run_sweep
-    from gnndyn.sweep.runner import preview
-
-    if dry_run:
-        try:
-            if resume is not None:
-                cfg, where = SweepConfig.from_dict(read_sweep(resume)["config"]), resume
-            else:
-                cfg = build_config(experiment, file=file, grid=grid, sets=set_, seeds=seeds, figures=figures)
-                where = out or Path(".nonexistent-sweep-folder")
-            points = preview(cfg, where, retry_failed=retry_failed)
-        except GnndynError as exc:
-            _fail(str(exc))
-        t = Table(title=f"{cfg.experiment}: {len(points)} points", show_lines=False)
-        for col in ("point", "status", "would run"):
-            t.add_column(col, overflow="fold")
-        for p in points:
-            t.add_row(p["id"], p["status"], "yes" if p["would_run"] else "no")
-        console.print(t)
-        console.print(f"{sum(p['would_run'] for p in points)} of {len(points)} points would run.", highlight=False)
-        return
-
-    try:
-        if resume is not None:
-            given = [n for n, v in (("EXPERIMENT", experiment), ("--grid", grid), ("--seeds", seeds), ("--file", file),
-                                    ("--set", set_), ("--figures/--no-figures", figures)) if v]
-            if given:
-                raise GnndynError(f"--resume continues the stored sweep as it was; drop {', '.join(given)} "
-                                  "(start a new sweep with another --out to change it).")
-            if out is not None and out != resume:
-                raise GnndynError(f"--resume {resume} and --out {out} name different folders; give only --resume.")
-            console.print(f"resuming the sweep in {resume}")
-            outcome = resume_sweep(resume, backend=backend, workers=workers, address=address, retry_failed=retry_failed)
-        else:
-            if out is None:
-                raise GnndynError("--out DIR is required: the folder the sweep writes (e.g. --out runs/depth-sweep).")
-            cfg = build_config(experiment, file=file, grid=grid, sets=set_, seeds=seeds, figures=figures)
-            outcome = run_sweep(cfg, out, backend=backend or "local", workers=workers, address=address,
-                                retry_failed=retry_failed)
-    except GnndynError as exc:
-        _fail(str(exc))
-    counts = outcome.counts()
-    console.print(f"{len(outcome.points)} points ({len(outcome.ran)} run now): "
-                  + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
-    for p in outcome.points:
-        if p["status"] not in ("ok", "diverged") and p.get("error"):
-            err.print(f"  {p['id']}: {p['status']}: {str(p['error']).strip().splitlines()[-1]}", highlight=False)
-    console.print(f"report: {(outcome.root / 'report.html').resolve()}")
-    if any(p["status"] == "incomplete" for p in outcome.points):
-        raise typer.Exit(1)
+# the commands of the other modules register themselves on ``app`` when imported
+from gnndyn.cli import tools as _tools  # noqa: E402,F401  (graph-info, bench)
+from gnndyn.cli import sweep as _sweep  # noqa: E402,F401,I001  (sweep)
 
 
 def main() -> None:
