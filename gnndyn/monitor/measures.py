@@ -13,7 +13,8 @@ signal) and of a layer's weights, in O(nd), O(md) or O(nd²) — never an n × n
   :math:`\exp(-\sum_i p_i \log p_i)`, :math:`p_i = \sigma_i/\sum_j\sigma_j` (Roy & Vetterli 2007): the rank
   measures advocated by *Are we measuring oversmoothing in graph neural networks correctly?*
   (arXiv 2502.04591) in place of energy-like measures, which also go to zero when the signal merely shrinks.
-  Both are scale-invariant. The singular values are those of the d × d factor R of X = QR (O(nd²));
+  Both are scale-invariant. The singular values are those of the d × d factor R of X = QR for float64
+  signals, of the float64 Gram matrix for float32 ones (O(nd²), :func:`singular_values`);
   :func:`singular_values_dense` (an SVD of X) is the reference for tests.
 * :func:`spectral_norm` — the largest singular value of a weight matrix.
 """
@@ -110,10 +111,19 @@ def mad_pairwise(X: torch.Tensor) -> float:
 
 
 def singular_values(X: torch.Tensor) -> torch.Tensor:
-    """σ(X), descending, as those of the triangular factor R of X = QR (of Xᵀ when n < d): O(nd·min(n, d)) and
-    as accurate as an SVD of X (a Gram matrix XᵀX would square the condition number)."""
+    """σ(X), descending, in O(nd·min(n, d)).
+
+    A float64 signal: the singular values of the triangular factor R of X = QR (of Xᵀ when n < d), as
+    accurate as an SVD of X. A signal in a narrower float type: the square roots of the eigenvalues of its
+    Gram matrix XᵀX formed in float64, about three times faster than the QR; each σᵢ is then within about
+    √ε₆₄·σ₁ ≈ 1.5·10⁻⁸σ₁ of the SVD's (the squared condition number costs digits only below the data's own
+    rounding, 6·10⁻⁸ relative in float32), and σ₁ and Σσᵢ² to float64 accuracy. Returned in float64 then."""
     X = _as_matrix(X)
     A = X if X.shape[0] >= X.shape[1] else X.T
+    if A.dtype != torch.float64 and A.is_floating_point():
+        A64 = A.to(torch.float64)
+        lam = torch.linalg.eigvalsh(A64.T @ A64)  # ascending
+        return lam.clamp_min(0.0).sqrt().flip(0)
     R = torch.linalg.qr(A, mode="r").R
     return torch.linalg.svdvals(R)
 
