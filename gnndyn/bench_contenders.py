@@ -93,29 +93,30 @@ class _SymProp(torch.autograd.Function):
         return ctx.P @ g, None
 
 
-def _loop_step(weights: list[torch.Tensor], x, y, lr: float, prop: Callable) -> Step:
+def _loop_step(params: list[torch.Tensor], x, y, lr: float, layer: Callable[[int, torch.Tensor], torch.Tensor]) -> Step:
+    """Autograd of ``layer(k, h)`` for k = 0..L, tanh between layers, cross-entropy, a GD update of ``params``."""
     def step() -> torch.Tensor:
         h = x
-        for k, W in enumerate(weights):
-            h = prop(h) @ W
-            if k < len(weights) - 1:
+        for k in range(len(params)):
+            h = layer(k, h)
+            if k < len(params) - 1:
                 h = torch.tanh(h)
         loss = tf.cross_entropy(h, y)
-        grads = torch.autograd.grad(loss, weights)
+        grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
-            for W, g in zip(weights, grads):
-                W.sub_(lr * g)
+            for p, g in zip(params, grads):
+                p.sub_(lr * g)
         return loss.detach()
 
     return step
 
 
 def fair_step(weights, P64: torch.Tensor, x, y, lr: float) -> Step:
-    return _loop_step(weights, x, y, lr, lambda h: _SymProp.apply(h, P64))
+    return _loop_step(weights, x, y, lr, lambda k, h: _SymProp.apply(h, P64) @ weights[k])
 
 
 def plain_step(weights, P64: torch.Tensor, x, y, lr: float) -> Step:
-    return _loop_step(weights, x, y, lr, lambda h: torch.sparse.mm(P64, h))
+    return _loop_step(weights, x, y, lr, lambda k, h: torch.sparse.mm(P64, h) @ weights[k])
 
 
 def pyg_step(weights: list[torch.Tensor], op: Operator, x, y, lr: float) -> Step:
@@ -131,22 +132,7 @@ def pyg_step(weights: list[torch.Tensor], op: Operator, x, y, lr: float) -> Step
         with torch.no_grad():
             conv.lin.weight.copy_(W.detach().T)
         layers.append(conv)
-    params = [c.lin.weight for c in layers]
-
-    def step() -> torch.Tensor:
-        h = x
-        for k, conv in enumerate(layers):
-            h = conv(h, ei, ew)
-            if k < len(layers) - 1:
-                h = torch.tanh(h)
-        loss = tf.cross_entropy(h, y)
-        grads = torch.autograd.grad(loss, params)
-        with torch.no_grad():
-            for p, g in zip(params, grads):
-                p.sub_(lr * g)
-        return loss.detach()
-
-    return step
+    return _loop_step([c.lin.weight for c in layers], x, y, lr, lambda k, h: layers[k](h, ei, ew))
 
 
 def floor_step(weights: list[torch.Tensor], op: Operator, x, y, lr: float) -> Step:
