@@ -104,11 +104,15 @@ class MonitorZooSpec(ExperimentSpec):
 
 
 OUTCOMES = ("trains", "slow", "overfits", "stuck", "diverged")
+_BANDS = {k: MonitorZooSpec.model_fields[k].default for k in
+          ("trained_loss_fraction", "stuck_loss_fraction", "diverged_loss_fraction", "min_accuracy_gain")}
 
 
-def outcome(loss: float, accuracy: float, classes: int, *, trained: float = 0.5, stuck: float = 0.9,
-            diverged: float = 10.0, gain: float = 0.1) -> str:
-    """The run's outcome (module docstring) from its final training loss and test accuracy."""
+def outcome(loss: float, accuracy: float, classes: int, *, trained: float = _BANDS["trained_loss_fraction"],
+            stuck: float = _BANDS["stuck_loss_fraction"], diverged: float = _BANDS["diverged_loss_fraction"],
+            gain: float = _BANDS["min_accuracy_gain"]) -> str:
+    """The run's outcome (module docstring) from its final training loss and test accuracy; the thresholds
+    default to the spec's."""
     ln_c = math.log(classes)
     if not math.isfinite(loss) or loss > diverged * ln_c:
         return "diverged"
