@@ -57,6 +57,19 @@ def test_streamed_smoothing_does_not_cancel_when_rows_nearly_agree(small_blocks)
     assert float(st.smoothing_t(X32.double())) == pytest.approx(exact, rel=1e-10)
 
 
+@pytest.mark.parametrize("sized", ["exact", "none", "too-small"])
+def test_moments_tables_and_overflow_list_agree(sized, small_blocks):
+    """Block sums go to tables sized from ``rows``; blocks past them (or with no size) go to a list."""
+    X = torch.randn(37, 5, dtype=torch.float64) * 3.0 + 7.0
+    rows = {"exact": 37, "none": None, "too-small": 10}[sized]
+    mo = st.Moments(X, rows) if rows is not None else st.Moments()
+    for block in X.split(st.block_rows(X)):
+        mo.add(block)
+    total, css = mo.finish()
+    np.testing.assert_allclose(total.numpy(), X.sum(0).numpy(), rtol=1e-13)
+    assert float(css) == pytest.approx(float((X - X.mean(0)).square().sum()), rel=1e-12)
+
+
 @pytest.mark.parametrize("name", [n for n in sorted(OPERATORS) if n != "identity"])
 def test_dirichlet_energy_through_the_operator_matches_edge_gather(g, name, small_blocks):
     op = build_operator(name, g)
@@ -78,31 +91,37 @@ def test_gossip_dirichlet_identity_in_closed_form(g):
 
 
 @pytest.mark.parametrize("memory", ["speed", "low"])
-@pytest.mark.parametrize("act", ["tanh", "relu", "shifted-softplus"])
+@pytest.mark.parametrize("act", ["tanh", "relu", "identity", "shifted-softplus"])
 @pytest.mark.parametrize("name", ["gossip", "random-walk", "gcn"])
-def test_stats_of_the_fused_pass_match_kept_signals(g, name, act, memory, small_blocks):
-    op = build_operator(name, g)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_stats_of_the_fused_pass_match_kept_signals(g, name, act, memory, dtype, small_blocks):
+    """Float64: to float64 precision. Float32: the streamed numbers (float32 blocks, float64 merge)
+    against the float64 definitions on the same float32 signals."""
+    op = build_operator(name, g).to(dtype=dtype)
+    x = g.x.to(dtype)
     loss = get_loss("cross-entropy")
-    kept = DeepGNN(4, 6, 3, 3, act, seed=2)
-    out = kept(op, g.x, keep_signals=True)
+    kept = DeepGNN(4, 6, 3, 3, act, seed=2, dtype=dtype)
+    out = kept(op, x, keep_signals=True)
     grads = torch.autograd.grad(loss(out, g.y), list(kept.parameters()))
     sig = kept.signals
-    fast = DeepGNN(4, 6, 3, 3, act, seed=2, memory=memory)
-    fout = fast(op, g.x, stats=st_names())
+    fast = DeepGNN(4, 6, 3, 3, act, seed=2, memory=memory, dtype=dtype)
+    fout = fast(op, x, stats=st_names())
     fgrads = torch.autograd.grad(loss(fout, g.y), list(fast.parameters()))
     rec = fast.signals.stats
     for a, b in zip(grads, fgrads):
         assert torch.equal(a, b)
+    rtol, atol = (1e-12, 1e-15) if dtype == torch.float64 else (2e-5, 1e-6)
 
     def close(key, ref):
-        np.testing.assert_allclose(torch.stack(rec[key]).tolist(), ref, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(torch.stack(rec[key]).tolist(), ref, rtol=rtol, atol=atol)
 
-    close("smoothing_X", [smoothing(t) for t in sig.X])
-    close("smoothing_F", [smoothing(t) for t in sig.F])
-    close("smoothing_H", [smoothing(t) for t in sig.H])
-    close("smoothing_B", [smoothing(t) for t in sig.B])
-    close("mean_error_B", [mean_output_error(t) for t in sig.B])
-    close("dirichlet_X", [dirichlet_energy(t, g.edge_index) for t in sig.X])
+    d64 = [t.double() for t in sig.X]
+    close("smoothing_X", [smoothing(t.double()) for t in sig.X])
+    close("smoothing_F", [smoothing(t.double()) for t in sig.F])
+    close("smoothing_H", [smoothing(t.double()) for t in sig.H])
+    close("smoothing_B", [smoothing(t.double()) for t in sig.B])
+    close("mean_error_B", [mean_output_error(t.double()) for t in sig.B])
+    close("dirichlet_X", [dirichlet_energy(t, g.edge_index) for t in d64])
     close("grad_norm", [float(torch.linalg.norm(t)) for t in grads])
 
 

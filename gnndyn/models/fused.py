@@ -153,6 +153,19 @@ def _act_backward(kind: str, act: Activation, grad: torch.Tensor, saved: torch.T
     return out.copy_(g)
 
 
+def _act_backward_stats(eng: Engine, kind: str, grad: torch.Tensor, saved: torch.Tensor,
+                        out: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    """B = ρ′ ⊙ grad into ``out`` (tanh or ReLU); with ℰ(B) or ‖1ᵀB‖ asked for, block by block with the
+    moments of each block of B taken while it is in cache (no second read of B). Returns (B, moments or None)."""
+    if "smoothing_B" not in eng.stats and "mean_error_B" not in eng.stats:
+        return _act_backward(kind, eng.act, grad, saved, out), None
+    step = st.block_rows(out)
+    mo = st.Moments(out, out.shape[0])
+    for g, y, o in zip(grad.split(step), saved.split(step), out.split(step)):
+        mo.add(_act_backward(kind, eng.act, g, y, o))
+    return out, mo
+
+
 def _after_product(eng: Engine, X: torch.Tensor, F: torch.Tensor) -> None:
     """ℰ(F⁽ᵏ⁾) and the Dirichlet energy of X⁽ᵏ⁾, in one blocked pass over X⁽ᵏ⁾ and F⁽ᵏ⁾ = P X⁽ᵏ⁾."""
     rec, want, op = eng.record, eng.stats, eng.op
@@ -161,17 +174,19 @@ def _after_product(eng: Engine, X: torch.Tensor, F: torch.Tensor) -> None:
         rec["dirichlet_X"].append(st.dirichlet_t(op, X))
     if "smoothing_F" not in want and not streamed_dirichlet:
         return
-    mo, parts, step = st.Moments(), [], st.block_rows(F)
-    for start in range(0, F.shape[0], step):
-        r = slice(start, min(F.shape[0], start + step))
+    n, step = F.shape[0], st.block_rows(F)
+    mo = st.Moments(F, n)
+    parts = F.new_empty(-(-n // step))  # one 0-d slot per block, written in place
+    for i, start in enumerate(range(0, n, step)):
+        r = slice(start, min(n, start + step))
         if streamed_dirichlet:
-            parts.append(st.dirichlet_block(op, X[r], F[r], r))
+            st.dirichlet_block(op, X[r], F[r], r, out=parts[i])
         if "smoothing_F" in want:
             mo.add(F[r])
     if "smoothing_F" in want:
         rec["smoothing_F"].append(st.smoothing_from(mo))
     if streamed_dirichlet:
-        rec["dirichlet_X"].append(torch.stack(parts).to(torch.float64).sum() * op.dirichlet.scale)
+        rec["dirichlet_X"].append(parts.to(torch.float64).sum() * op.dirichlet.scale)
 
 
 def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool) -> torch.Tensor:
@@ -188,7 +203,7 @@ def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool) -> torch.Tens
         return X
     if "smoothing_H" not in want and "smoothing_X" not in want:
         return _act_inplace(kind, eng.act, H)
-    mh, mx = st.Moments(), st.Moments()
+    mh, mx = st.Moments(H, H.shape[0]), st.Moments(H, H.shape[0])
     for block in H.split(st.block_rows(H)):
         if "smoothing_H" in want:
             mh.add(block)
@@ -263,6 +278,7 @@ class FusedDeepGNN(torch.autograd.Function):
         B = grad_out.contiguous()
         grad_x = None
         b_stats: list[tuple[torch.Tensor | None, torch.Tensor | None]] = []
+        b_mo = None  # moments of B⁽ᵏ⁾ when taken while ρ′ produced it
         for k in range(L, -1, -1):
             if low and k == min(1, L):  # F⁽⁰⁾ was not kept: recompute it into a buffer free by now
                 # (B⁽¹⁾ sits in F⁽²⁾'s buffer; F⁽³⁾.. are done with)
@@ -270,8 +286,9 @@ class FusedDeepGNN(torch.autograd.Function):
                 ws.F[0] = spmm(op.matrix, x, free[0] if free else ws.tmp(n, x.shape[1], x, slot=1))
             W, F = weights[k], ws.F[k]
             if "smoothing_B" in want or "mean_error_B" in want:
-                mo = st.moments(B)
+                mo = b_mo if b_mo is not None else st.moments(B)
                 b_stats.append((st.smoothing_from(mo), torch.linalg.vector_norm(mo.finish()[0])))
+            b_mo = None
             grads[k] = torch.mm(F.t(), B)
             if k == 0 and not ctx.x_needs_grad:
                 break
@@ -285,11 +302,9 @@ class FusedDeepGNN(torch.autograd.Function):
             elif kind == "generic":
                 H = torch.mm(ws.F[k - 1], weights[k - 1], out=F) if low else ctx.saved_h[k - 1]
                 B = _act_backward(kind, eng.act, dX, H, F)
-            elif low:
-                Y = _act_inplace(kind, eng.act, torch.mm(ws.F[k - 1], weights[k - 1], out=F))
-                B = _act_backward(kind, eng.act, dX, Y, F)
             else:
-                B = _act_backward(kind, eng.act, dX, ws.Y[k], ws.Y[k])
+                Y = _act_inplace(kind, eng.act, torch.mm(ws.F[k - 1], weights[k - 1], out=F)) if low else ws.Y[k]
+                B, b_mo = _act_backward_stats(eng, kind, dX, Y, F if low else Y)
         if rec is not None:
             if "smoothing_B" in want:
                 rec["smoothing_B"] = [s for s, _ in reversed(b_stats)]

@@ -56,30 +56,52 @@ class Moments:
 
     All blocks are shifted by one vector c, the first block's mean (a value inside the data's spread):
     with d = x − c (in the block's dtype, in cache), block b keeps s_b = Σ d per column and
-    q_b = Σ ‖d‖². In float64, :math:`\sum_i \|x_i - \bar x\|^2 = \sum_b q_b - \|\sum_b s_b\|^2/n`
+    q_b = Σ ‖d‖² = ⟨d, d⟩ (one dot product). In float64,
+    :math:`\sum_i \|x_i - \bar x\|^2 = \sum_b q_b - \|\sum_b s_b\|^2/n`
     (the shifted-data algorithm, Chan, Golub & LeVeque 1983). The two terms are of the size
     n(ℰ² + ‖x̄ − c‖²), and ‖x̄ − c‖ is of the order of the spread itself, so the difference does not
     cancel when the rows are nearly equal (ℰ ≪ ‖x̄‖, the oversmoothed regime) as
     Σ‖X_i‖² − n‖x̄‖² does.
+
+    ``rows``, the number of rows that will be fed in blocks of at most :func:`block_rows` rows, sizes
+    the tables of block sums once (they are written in place: no small tensor per block); blocks
+    beyond it, or any count when ``rows`` is not given, go to a list.
     """
 
-    def __init__(self) -> None:
-        self.n: list[int] = []
+    def __init__(self, like: torch.Tensor | None = None, rows: int | None = None) -> None:
+        self.n = 0
         self.shift: torch.Tensor | None = None
-        self.parts: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.i = 0
+        self.extra: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.s = self.q = None
+        if like is not None and rows is not None:
+            blocks = -(-rows // block_rows(like))
+            self.s = torch.empty((blocks, like.shape[1]), dtype=like.dtype, device=like.device)
+            self.q = torch.empty(blocks, dtype=like.dtype, device=like.device)
 
     def add(self, block: torch.Tensor) -> None:
         if self.shift is None:
             self.shift = block.mean(0)
         d = torch.sub(block, self.shift, out=_buffer(block))
-        self.n.append(block.shape[0])
-        self.parts.append((d.sum(0), d.square_().sum()))
+        flat = d.view(-1)
+        self.n += block.shape[0]
+        if self.s is not None and self.i < self.s.shape[0]:
+            torch.sum(d, 0, out=self.s[self.i])
+            torch.dot(flat, flat, out=self.q[self.i])
+            self.i += 1
+        else:
+            self.extra.append((d.sum(0), torch.dot(flat, flat)))
 
     def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(Σ_i x_i per column, Σ_i ‖x_i − x̄‖²), float64."""
-        s = torch.stack([p[0] for p in self.parts]).to(torch.float64).sum(0)
-        q = torch.stack([p[1] for p in self.parts]).to(torch.float64).sum()
-        n = float(sum(self.n))
+        s_parts = [p[0] for p in self.extra]
+        q_parts = [p[1].reshape(1) for p in self.extra]
+        if self.i:
+            s_parts.insert(0, self.s[: self.i])
+            q_parts.insert(0, self.q[: self.i])
+        s = torch.cat([t.reshape(-1, t.shape[-1]) for t in s_parts]).to(torch.float64).sum(0)
+        q = torch.cat(q_parts).to(torch.float64).sum()
+        n = float(self.n)
         total = s + n * self.shift.to(torch.float64)
         return total, (q - s.square().sum() / n).clamp_min(0.0)
 
@@ -87,7 +109,7 @@ class Moments:
 def moments(X: torch.Tensor) -> Moments:
     """:class:`Moments` of X (rows), one blocked pass."""
     X = _as_2d(X)
-    mo = Moments()
+    mo = Moments(X, X.shape[0])
     for block in X.split(block_rows(X)):
         mo.add(block)
     return mo
@@ -99,7 +121,7 @@ def centred_sum_of_squares(X: torch.Tensor) -> torch.Tensor:
 
 
 def smoothing_from(mo: Moments) -> torch.Tensor:
-    return (mo.finish()[1] / float(sum(mo.n))).sqrt()
+    return (mo.finish()[1] / float(mo.n)).sqrt()
 
 
 def smoothing_t(X: torch.Tensor) -> torch.Tensor:
@@ -116,16 +138,18 @@ def _vec(v, rows: slice) -> torch.Tensor | float:
     return v[rows] if isinstance(v, torch.Tensor) else v
 
 
-def dirichlet_block(op: Operator, x: torch.Tensor, sx: torch.Tensor, rows: slice) -> torch.Tensor:
-    """Σ (a∘x)∘(b∘x − S x) over a block of rows (c = 1), without the scale s."""
+def dirichlet_block(op: Operator, x: torch.Tensor, sx: torch.Tensor, rows: slice,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ (a∘x)∘(b∘x − S x) over a block of rows (c = 1), without the scale s: ⟨x, a∘(b∘x − Sx)⟩, one
+    dot product after the difference is formed in cache (into ``out``, a 0-d tensor, when given)."""
     form = op.dirichlet
     b = _vec(form.b, rows)
     buf = _buffer(x)
     diff = torch.sub(x, sx, out=buf) if isinstance(b, float) and b == 1.0 else torch.mul(x, b, out=buf).sub_(sx)
-    diff.mul_(x)
     if form.a is not None:
         diff.mul_(_vec(form.a, rows))
-    return diff.sum()
+    x, diff = x.contiguous().view(-1), diff.view(-1)
+    return torch.dot(x, diff) if out is None else torch.dot(x, diff, out=out)
 
 
 def dirichlet_t(op: Operator, X: torch.Tensor, F: torch.Tensor | None = None) -> torch.Tensor:
