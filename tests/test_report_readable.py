@@ -119,7 +119,7 @@ def _fig23_store(root, experiment: str) -> RunStore:
 
 @pytest.mark.parametrize("experiment", ["xu-fig2", "xu-fig3"])
 def test_xu_fig23_figures_show_the_points_behind_a_violation(tmp_path, experiment):
-    from gnndyn.experiments.xu.fig23 import figures_fig23
+    from gnndyn.experiments.xu.fig23_figures import figures_fig23
 
     figs = figures_fig23(_fig23_store(tmp_path / "run", experiment))
     tag = experiment[-1]
