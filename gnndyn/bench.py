@@ -5,7 +5,7 @@
 * **Interleaved rounds.** After a warm-up step each, round r times one step of every contender, in an
   order rotated every round, so that a load change on the machine hits all of them alike. Medians,
   quartiles and extremes over ``rounds`` (≥ 5) are reported, and the ratio gnndyn / contender is the
-  ratio of medians, with the range of the per-round ratios.
+  ratio of medians, with the median and range of the per-round ratios.
 * **The floor.** ``floor`` runs the kernels alone into preallocated buffers; gnndyn / floor is how far
   gnndyn is from the best a step can do with these kernels.
 * **Sparse-product bandwidth.** Bytes moved by P X (nnz·(index + value) + (n + 1)·index + 2·n·d·value)
@@ -126,6 +126,14 @@ def _summary(ts: list[float]) -> dict[str, float]:
     return {"median_s": statistics.median(ts), "q1_s": q[0], "q3_s": q[2], "min_s": min(ts), "max_s": max(ts)}
 
 
+def _ratio(a: list[float], b: list[float]) -> dict[str, float]:
+    """a / b as the ratio of medians, and the median and extremes of the per-round ratios (a round's two
+    steps ran seconds apart, so a slow drift of the machine cancels in them)."""
+    per = [x / y for x, y in zip(a, b)]
+    return {"ratio_of_medians": statistics.median(a) / statistics.median(b), "median_per_round": statistics.median(per),
+            "min": min(per), "max": max(per)}
+
+
 def spmm_bandwidth(op, width: int, device: str, repeats: int = 7) -> dict[str, Any]:
     """Achieved bandwidth of one sparse product into a preallocated output."""
     from gnndyn.operators.base import spmm
@@ -188,15 +196,11 @@ def step_benchmark(*, nodes: int, degree: float, depth: int, width: int, rounds:
     summ = {n: _summary(t) for n, t in times.items()}
     ratios = {}
     if "gnndyn" in times:
-        for n, t in times.items():
+        for n in times:
             if n != "gnndyn":
-                per = [a / b for a, b in zip(times["gnndyn"], t)]
-                ratios[f"gnndyn/{n}"] = {"ratio_of_medians": summ["gnndyn"]["median_s"] / summ[n]["median_s"],
-                                         "min": min(per), "max": max(per)}
+                ratios[f"gnndyn/{n}"] = _ratio(times["gnndyn"], times[n])
     if "gnndyn+probes" in times and "gnndyn" in times:
-        ratios["probed/unprobed"] = {"ratio_of_medians": summ["gnndyn+probes"]["median_s"] / summ["gnndyn"]["median_s"],
-                                     "min": min(a / b for a, b in zip(times["gnndyn+probes"], times["gnndyn"])),
-                                     "max": max(a / b for a, b in zip(times["gnndyn+probes"], times["gnndyn"]))}
+        ratios["probed/unprobed"] = _ratio(times["gnndyn+probes"], times["gnndyn"])
     return {**info, "depth": depth, "width": width, "dtype": dtype, "device": device, "rounds": rounds,
             "threads": torch.get_num_threads(), "torch": torch.__version__, "losses": losses,
             "loss_rel_diff": rel, "losses_after": after, "loss_after_rel_diff": rel_after, "loss_tolerance": tol,
@@ -299,7 +303,8 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
         say(f"  {n:<14} median {s['median_s']:8.4f} s   quartiles [{s['q1_s']:.4f}, {s['q3_s']:.4f}]   "
             f"range [{s['min_s']:.4f}, {s['max_s']:.4f}]")
     for n, r in res["ratios"].items():
-        say(f"  {n:<22} {r['ratio_of_medians']:.3f}   (per-round {r['min']:.3f} – {r['max']:.3f})")
+        say(f"  {n:<22} {r['ratio_of_medians']:.3f}   (per round: median {r['median_per_round']:.3f}, "
+            f"range {r['min']:.3f} – {r['max']:.3f})")
     b = res["spmm"]
     peak = f", {100 * b['fraction_of_peak']:.0f} % of peak {b['peak_gb_per_s']:.0f} GB/s" if b.get("peak_gb_per_s") else ""
     say(f"  sparse product P·X: {1e3 * b['seconds']:.2f} ms, {b['gb_per_s']:.1f} GB/s{peak}")

@@ -93,6 +93,8 @@ def _check_structure(res: dict, rounds: int) -> None:
         s = res["summary"][name]
         assert s["min_s"] <= s["q1_s"] <= s["median_s"] <= s["q3_s"] <= s["max_s"]
     assert {f"gnndyn/{n}" for n in CONTENDERS if n != "gnndyn"} | {"probed/unprobed"} == set(res["ratios"])
+    for r in res["ratios"].values():
+        assert r["min"] <= r["median_per_round"] <= r["max"]
     assert res["spmm"]["bytes"] > 0 and res["spmm"]["gb_per_s"] > 0
 
 
@@ -101,6 +103,8 @@ def test_small_benchmark_json_and_same_losses(tmp_path):
     res = step_benchmark(nodes=300, degree=6.0, depth=3, width=8, rounds=5, device="cpu", dtype="float64")
     _check_structure(res, 5)
     assert max(res["loss_rel_diff"].values()) <= 1e-10 and max(res["loss_after_rel_diff"].values()) <= 1e-10
+    per = [a / b for a, b in zip(res["times"]["gnndyn+probes"], res["times"]["gnndyn"])]
+    assert res["ratios"]["probed/unprobed"]["median_per_round"] == pytest.approx(float(np.median(per)), rel=1e-12)
     assert abs(res["losses"]["gnndyn"] - np.log(2)) > 1e-3  # not the degenerate ln 2 of a vanished output
     assert res["losses_after"]["gnndyn"] < res["losses"]["gnndyn"]  # the steps did descend
     out = tmp_path / "bench.json"
