@@ -42,6 +42,7 @@ from gnndyn.operators.builders import build_operator
 from gnndyn.spec import ExperimentSpec
 from gnndyn.store.metrics import Recorder
 from gnndyn.theory import patel as thy
+from gnndyn.theory.patel.problem import unflatten
 from gnndyn.theory.verdict import Verdict
 
 PAPER = thy.PAPER
@@ -130,48 +131,32 @@ def graph_problem(g: Graph, operator: str, nodes: np.ndarray, y: np.ndarray, dep
 
 # ------------------------------------------------------------------------------------------------ flows on Z
 class _Field:
-    """Loss and the gradients of all H+1 layers on the flat vector (vec W_1, …, vec W_{H+1}) (row-major)."""
+    """The field of :func:`solve` on the flat vector (vec W_1, …, vec W_{H+1}) (row-major): minus the gradients of
+    eq. (3.4) (:func:`gnndyn.theory.patel.problem.gradients`), each layer's divided by its Frobenius norm for the
+    normalized flow of Remark 6.1 (a layer with zero gradient stands still); counts its evaluations."""
 
     def __init__(self, problem: thy.Problem, normalized: bool) -> None:
         d = problem.widths.dims
+        self.problem = problem
         self.shapes = [(d[l], d[l - 1]) for l in range(1, len(d))]
-        self.sizes = [a * b for a, b in self.shapes]
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)])
-        self.Z, self.Y, self.m = problem.Z, problem.Y, problem.m
         self.normalized = normalized
         self.nfe = 0
 
     def unflat(self, theta: np.ndarray) -> list[np.ndarray]:
-        return [theta[self.offsets[i]:self.offsets[i + 1]].reshape(s) for i, s in enumerate(self.shapes)]
+        return unflatten(theta, self.shapes)
 
     def loss(self, theta: np.ndarray) -> float:
-        E = _chain(self.unflat(theta))[-1]
-        return float(((E @ self.Z - self.Y) ** 2).sum()) / self.m
+        return thy.loss(self.problem, self.unflat(theta))
 
     def __call__(self, t: float, theta: np.ndarray) -> np.ndarray:  # autonomous: t unused
         self.nfe += 1
-        W = self.unflat(theta)
-        pre = _chain(W)  # pre[l] = W_{l+1}···W_1 (0-based)
-        core = (2.0 / self.m) * ((pre[-1] @ self.Z - self.Y) @ self.Z.T)  # d_y × d_x
-        n = len(W)
-        out, suf = [None] * n, None  # suf = W_{H+1}···W_{l+1}
-        for l in range(n - 1, -1, -1):
-            g = core if suf is None else suf.T @ core
-            if l > 0:
-                g = g @ pre[l - 1].T
+        out = []
+        for g in thy.gradients(self.problem, self.unflat(theta)):
             if self.normalized:
                 nrm = float(np.linalg.norm(g))
                 g = g / nrm if nrm > 0 else g * 0.0
-            out[l] = g.reshape(-1)
-            suf = W[l] if suf is None else suf @ W[l]
+            out.append(g.reshape(-1))
         return -np.concatenate(out)
-
-
-def _chain(W: Sequence[np.ndarray]) -> list[np.ndarray]:
-    out = [W[0]]
-    for w in W[1:]:
-        out.append(w @ out[-1])
-    return out
 
 
 def solve(problem: thy.Problem, Ws0: Sequence[np.ndarray], *, rule: str = "flow", T: float, stop_level: float = 0.0,
