@@ -28,14 +28,14 @@ def g():
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(st, "BLOCK_ELEMENTS", 24)  # many blocks, a ragged last one
+    monkeypatch.setattr(st, "BLOCK_BYTES", 24 * 8)  # many blocks, a ragged last one
 
 
 @pytest.mark.parametrize("blocks", [False, True])
 @pytest.mark.parametrize("shape", [(1, 3), (7, 1), (50, 4), (33,), (101, 5)])
 def test_streamed_smoothing_matches_pairwise_and_existing_probe(shape, blocks, monkeypatch):
     if blocks:
-        monkeypatch.setattr(st, "BLOCK_ELEMENTS", 12)
+        monkeypatch.setattr(st, "BLOCK_BYTES", 12 * 8)
     X = torch.randn(*shape, dtype=torch.float64) + 3.0
     e = float(st.smoothing_t(X))
     assert e == pytest.approx(smoothing_pairwise(X), rel=1e-12, abs=1e-15)
