@@ -28,14 +28,14 @@ def g():
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(st, "BLOCK_BYTES", 24 * 8)  # many blocks, a ragged last one
+    monkeypatch.setattr(st, "BLOCK_BYTES", 2 * 24 * 8)  # many blocks, a ragged last one
 
 
 @pytest.mark.parametrize("blocks", [False, True])
 @pytest.mark.parametrize("shape", [(1, 3), (7, 1), (50, 4), (33,), (101, 5)])
 def test_streamed_smoothing_matches_pairwise_and_existing_probe(shape, blocks, monkeypatch):
     if blocks:
-        monkeypatch.setattr(st, "BLOCK_BYTES", 12 * 8)
+        monkeypatch.setattr(st, "BLOCK_BYTES", 2 * 12 * 8)
     X = torch.randn(*shape, dtype=torch.float64) + 3.0
     e = float(st.smoothing_t(X))
     assert e == pytest.approx(smoothing_pairwise(X), rel=1e-12, abs=1e-15)
@@ -57,13 +57,13 @@ def test_streamed_smoothing_does_not_cancel_when_rows_nearly_agree(small_blocks)
     assert float(st.smoothing_t(X32.double())) == pytest.approx(exact, rel=1e-10)
 
 
-@pytest.mark.parametrize("sized", ["exact", "none", "too-small"])
-def test_moments_tables_and_overflow_list_agree(sized, small_blocks):
-    """Block sums go to tables sized from ``rows``; blocks past them (or with no size) go to a list."""
+@pytest.mark.parametrize("split", [37, 8, 5, 1])
+def test_moments_over_blocks_of_any_size_match_the_definitions(split):
+    """Blocks fed in any size (a ragged last one, blocks smaller than the scratch) give the column sums and
+    the centred sum of squares of the whole matrix."""
     X = torch.randn(37, 5, dtype=torch.float64) * 3.0 + 7.0
-    rows = {"exact": 37, "none": None, "too-small": 10}[sized]
-    mo = st.Moments(X, rows) if rows is not None else st.Moments()
-    for block in X.split(st.block_rows(X)):
+    mo = st.Moments()
+    for block in X.split(split):
         mo.add(block)
     total, css = mo.finish()
     np.testing.assert_allclose(total.numpy(), X.sum(0).numpy(), rtol=1e-13)

@@ -160,7 +160,7 @@ def _act_backward_stats(eng: Engine, kind: str, grad: torch.Tensor, saved: torch
     if "smoothing_B" not in eng.stats and "mean_error_B" not in eng.stats:
         return _act_backward(kind, eng.act, grad, saved, out), None
     step = st.block_rows(out)
-    mo = st.Moments(out, out.shape[0])
+    mo = st.Moments()
     for g, y, o in zip(grad.split(step), saved.split(step), out.split(step)):
         mo.add(_act_backward(kind, eng.act, g, y, o))
     return out, mo
@@ -174,19 +174,19 @@ def _after_product(eng: Engine, X: torch.Tensor, F: torch.Tensor) -> None:
         rec["dirichlet_X"].append(st.dirichlet_t(op, X))
     if "smoothing_F" not in want and not streamed_dirichlet:
         return
-    n, step = F.shape[0], st.block_rows(F)
-    mo = st.Moments(F, n)
-    parts = F.new_empty(-(-n // step))  # one 0-d slot per block, written in place
-    for i, start in enumerate(range(0, n, step)):
+    n, step = F.shape[0], st.block_rows(F, streams=3)  # X, F and a scratch block
+    mo, parts, smooth_f = st.Moments(), [], "smoothing_F" in want
+    for start in range(0, n, step):
         r = slice(start, min(n, start + step))
+        f = F[r]
         if streamed_dirichlet:
-            st.dirichlet_block(op, X[r], F[r], r, out=parts[i])
-        if "smoothing_F" in want:
-            mo.add(F[r])
-    if "smoothing_F" in want:
+            parts.append(st.dirichlet_block(op, X[r], f, r))
+        if smooth_f:
+            mo.add(f)
+    if smooth_f:
         rec["smoothing_F"].append(st.smoothing_from(mo))
     if streamed_dirichlet:
-        rec["dirichlet_X"].append(parts.to(torch.float64).sum() * op.dirichlet.scale)
+        rec["dirichlet_X"].append(torch.stack(parts).to(torch.float64).sum() * op.dirichlet.scale)
 
 
 def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool) -> torch.Tensor:
@@ -203,7 +203,7 @@ def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool) -> torch.Tens
         return X
     if "smoothing_H" not in want and "smoothing_X" not in want:
         return _act_inplace(kind, eng.act, H)
-    mh, mx = st.Moments(H, H.shape[0]), st.Moments(H, H.shape[0])
+    mh, mx = st.Moments(), st.Moments()
     for block in H.split(st.block_rows(H)):
         if "smoothing_H" in want:
             mh.add(block)

@@ -25,14 +25,16 @@ import torch
 
 from gnndyn.operators.base import Operator, spmm
 
-BLOCK_BYTES = 1 << 19  # 512 KiB per block, whatever the dtype: a block and its scratch stay in L2 while worked on
-# (measured in situ, depth 16–40, 10⁵ × 64: 1 MiB blocks cost 20–35 % more per probe pass than 512 KiB ones,
-# in float32 and in float64 alike; 256 KiB ones 5–10 % more, from the doubled count of small kernels)
+BLOCK_BYTES = 1 << 20  # what one blocked pass keeps in L2 (a core's is 2 MiB here): its blocks and its scratch
+# Measured in situ (10⁵ × 64, depth 16–40): a pass over a block and its scratch runs fastest at 512 KiB blocks
+# (1 MiB blocks cost 20–35 % more, in float32 and float64 alike; 256 KiB ones 5–10 % more, from the doubled
+# count of small kernels), and the pass over X, F and a scratch block at 384 KiB ones.
 
 
-def block_rows(X: torch.Tensor) -> int:
-    """Rows per block for a 2-D X (at least one): :data:`BLOCK_BYTES` of X's rows."""
-    return max(1, BLOCK_BYTES // max(1, X.shape[1] * X.element_size()))
+def block_rows(X: torch.Tensor, streams: int = 2) -> int:
+    """Rows per block for a 2-D X (at least one), so that ``streams`` blocks of X's shape (the signals a
+    pass reads and its scratch) fill :data:`BLOCK_BYTES`."""
+    return max(1, BLOCK_BYTES // max(1, streams * X.shape[1] * X.element_size()))
 
 
 _BUFFERS: dict[tuple, torch.Tensor] = {}
@@ -57,52 +59,41 @@ class Moments:
     r"""Column sums and the centred sum of squares of a matrix fed block by block (rows).
 
     All blocks are shifted by one vector c, the first block's mean (a value inside the data's spread):
-    with d = x − c (in the block's dtype, in cache), block b keeps s_b = Σ d per column and
-    q_b = Σ ‖d‖² = ⟨d, d⟩ (one dot product). In float64,
+    with d = x − c (in the block's dtype, in cache, in a reused scratch block), block b keeps
+    s_b = Σ d per column and q_b = Σ ‖d‖² = ⟨d, d⟩ (one dot product). In float64,
     :math:`\sum_i \|x_i - \bar x\|^2 = \sum_b q_b - \|\sum_b s_b\|^2/n`
     (the shifted-data algorithm, Chan, Golub & LeVeque 1983). The two terms are of the size
     n(ℰ² + ‖x̄ − c‖²), and ‖x̄ − c‖ is of the order of the spread itself, so the difference does not
     cancel when the rows are nearly equal (ℰ ≪ ‖x̄‖, the oversmoothed regime) as
     Σ‖X_i‖² − n‖x̄‖² does.
-
-    ``rows``, the number of rows that will be fed in blocks of at most :func:`block_rows` rows, sizes
-    the tables of block sums once (they are written in place: no small tensor per block); blocks
-    beyond it, or any count when ``rows`` is not given, go to a list.
     """
 
-    def __init__(self, like: torch.Tensor | None = None, rows: int | None = None) -> None:
+    __slots__ = ("n", "shift", "sums", "squares", "_buf")
+
+    def __init__(self) -> None:
         self.n = 0
         self.shift: torch.Tensor | None = None
-        self.i = 0
-        self.extra: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self.s = self.q = None
-        if like is not None and rows is not None:
-            blocks = -(-rows // block_rows(like))
-            self.s = torch.empty((blocks, like.shape[1]), dtype=like.dtype, device=like.device)
-            self.q = torch.empty(blocks, dtype=like.dtype, device=like.device)
+        self.sums: list[torch.Tensor] = []
+        self.squares: list[torch.Tensor] = []
+        self._buf: torch.Tensor | None = None
 
     def add(self, block: torch.Tensor) -> None:
+        m = block.shape[0]
         if self.shift is None:
             self.shift = block.mean(0)
-        d = torch.sub(block, self.shift, out=_buffer(block))
+        buf = self._buf
+        if buf is None or buf.shape[0] < m:
+            buf = self._buf = _buffer(block)
+        d = torch.sub(block, self.shift, out=buf if buf.shape[0] == m else buf[:m])
         flat = d.view(-1)
-        self.n += block.shape[0]
-        if self.s is not None and self.i < self.s.shape[0]:
-            torch.sum(d, 0, out=self.s[self.i])
-            torch.dot(flat, flat, out=self.q[self.i])
-            self.i += 1
-        else:
-            self.extra.append((d.sum(0), torch.dot(flat, flat)))
+        self.n += m
+        self.sums.append(d.sum(0))
+        self.squares.append(torch.dot(flat, flat))
 
     def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(Σ_i x_i per column, Σ_i ‖x_i − x̄‖²), float64."""
-        s_parts = [p[0] for p in self.extra]
-        q_parts = [p[1].reshape(1) for p in self.extra]
-        if self.i:
-            s_parts.insert(0, self.s[: self.i])
-            q_parts.insert(0, self.q[: self.i])
-        s = torch.cat([t.reshape(-1, t.shape[-1]) for t in s_parts]).to(torch.float64).sum(0)
-        q = torch.cat(q_parts).to(torch.float64).sum()
+        s = torch.stack(self.sums).to(torch.float64).sum(0)
+        q = torch.stack(self.squares).to(torch.float64).sum()
         n = float(self.n)
         total = s + n * self.shift.to(torch.float64)
         return total, (q - s.square().sum() / n).clamp_min(0.0)
@@ -111,7 +102,7 @@ class Moments:
 def moments(X: torch.Tensor) -> Moments:
     """:class:`Moments` of X (rows), one blocked pass."""
     X = _as_2d(X)
-    mo = Moments(X, X.shape[0])
+    mo = Moments()
     for block in X.split(block_rows(X)):
         mo.add(block)
     return mo
@@ -140,10 +131,9 @@ def _vec(v, rows: slice) -> torch.Tensor | float:
     return v[rows] if isinstance(v, torch.Tensor) else v
 
 
-def dirichlet_block(op: Operator, x: torch.Tensor, sx: torch.Tensor, rows: slice,
-                    out: torch.Tensor | None = None) -> torch.Tensor:
+def dirichlet_block(op: Operator, x: torch.Tensor, sx: torch.Tensor, rows: slice) -> torch.Tensor:
     """Σ (a∘x)∘(b∘x − S x) over a block of rows (c = 1), without the scale s: ⟨x, a∘(b∘x − Sx)⟩, one
-    dot product after the difference is formed in cache (into ``out``, a 0-d tensor, when given)."""
+    dot product after the difference is formed in cache."""
     form = op.dirichlet
     b = _vec(form.b, rows)
     buf = _buffer(x)
@@ -151,7 +141,7 @@ def dirichlet_block(op: Operator, x: torch.Tensor, sx: torch.Tensor, rows: slice
     if form.a is not None:
         diff.mul_(_vec(form.a, rows))
     x, diff = x.contiguous().view(-1), diff.view(-1)
-    return torch.dot(x, diff) if out is None else torch.dot(x, diff, out=out)
+    return torch.dot(x, diff)
 
 
 def dirichlet_t(op: Operator, X: torch.Tensor, F: torch.Tensor | None = None) -> torch.Tensor:
