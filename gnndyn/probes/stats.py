@@ -131,17 +131,19 @@ def _vec(v, rows: slice) -> torch.Tensor | float:
     return v[rows] if isinstance(v, torch.Tensor) else v
 
 
-def dirichlet_block(op: Operator, x: torch.Tensor, sx: torch.Tensor, rows: slice) -> torch.Tensor:
-    """Σ (a∘x)∘(b∘x − S x) over a block of rows (c = 1), without the scale s: ⟨x, a∘(b∘x − Sx)⟩, one
-    dot product after the difference is formed in cache."""
+def dirichlet_block(op: Operator, x: torch.Tensor, sx: torch.Tensor, rows: slice,
+                    cx: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ (a∘x)∘(b∘cx − S cx) over a block of rows, without the scale s: ⟨x, a∘(b∘cx − S cx)⟩, one dot
+    product after the difference is formed in cache. ``sx`` is the block of S(cX); ``cx`` the block of
+    c∘X (X itself when c = 1, the default)."""
     form = op.dirichlet
     b = _vec(form.b, rows)
+    cx = x if cx is None else cx
     buf = _buffer(x)
-    diff = torch.sub(x, sx, out=buf) if isinstance(b, float) and b == 1.0 else torch.mul(x, b, out=buf).sub_(sx)
+    diff = torch.sub(cx, sx, out=buf) if isinstance(b, float) and b == 1.0 else torch.mul(cx, b, out=buf).sub_(sx)
     if form.a is not None:
         diff.mul_(_vec(form.a, rows))
-    x, diff = x.contiguous().view(-1), diff.view(-1)
-    return torch.dot(x, diff)
+    return torch.dot(x.contiguous().view(-1), diff.view(-1))
 
 
 def dirichlet_t(op: Operator, X: torch.Tensor, F: torch.Tensor | None = None) -> torch.Tensor:
@@ -160,15 +162,6 @@ def dirichlet_t(op: Operator, X: torch.Tensor, F: torch.Tensor | None = None) ->
         cX = form.c * X
         SX = spmm(op.matrix, cX)
     SX = _as_2d(SX)
-    n = X.shape[0]
-    step = block_rows(X)
-    parts = []
-    for start in range(0, n, step):
-        r = slice(start, min(n, start + step))
-        x, cx, sx = X[r], cX[r], SX[r]
-        b = _vec(form.b, r)
-        diff = (cx - sx) if isinstance(b, float) and b == 1.0 else (cx * b - sx)
-        if form.a is not None:
-            x = x * _vec(form.a, r)
-        parts.append((x * diff).sum())
+    n, step = X.shape[0], block_rows(X, streams=3)  # X (or c∘X), S(cX) and a scratch block
+    parts = [dirichlet_block(op, X[r], SX[r], r, cX[r]) for r in (slice(i, min(n, i + step)) for i in range(0, n, step))]
     return torch.stack(parts).to(torch.float64).sum() * form.scale
