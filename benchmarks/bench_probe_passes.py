@@ -1,17 +1,20 @@
 """Where a probed step's extra time goes, measured inside the step.
 
 Timing a probed step against an unprobed one measures the probes' cost as a difference of two numbers
-that each move by ±15 % with the machine's load. This script instead accumulates, inside each probed step,
-the wall time of each probe pass of the fused deep GNN (:mod:`gnndyn.models.fused`), less the time of
-the step's own kernel that the pass carries (ρ in the activation pass, ρ′ in the backward pass), so a
-load change between steps cancels:
+that each move by ±15 % with the machine's load. This script instead accumulates, inside each step, the
+wall time of each probe pass of the fused deep GNN (:mod:`gnndyn.models.fused`) and of the step's own
+kernel that the pass carries (ρ in the activation pass, ρ′ in the backward pass), and charges to the
+probes what the pass costs beyond that kernel in the unprobed step of the same round:
 
-* ``dirichlet+E(F)`` — the blocked pass over X⁽ᵏ⁾ and F⁽ᵏ⁾ (Dirichlet energy, ℰ(F⁽ᵏ⁾));
-* ``E(H)+E(X)`` — the activation pass's moments of H⁽ᵏ⁾ and X⁽ᵏ⁺¹⁾ (ρ itself subtracted);
-* ``E(B)`` — the moments of B⁽ᵏ⁾ taken while ρ′ writes it (ρ′ itself subtracted), and any
-  separate pass over B (``moments``);
+* ``dirichlet+E(F)`` — the blocked pass over X⁽ᵏ⁾ and F⁽ᵏ⁾ (Dirichlet energy, ℰ(F⁽ᵏ⁾)), all of it;
+* ``E(H)+E(X)`` — the activation pass (moments of H⁽ᵏ⁾ and X⁽ᵏ⁺¹⁾ around ρ on each block) less the
+  unprobed step's ρ over all of H⁽ᵏ⁾. (Not less the probed pass's own ρ: that runs on blocks the first
+  moments kernel has just read from memory, so it is cheaper than the unprobed ρ, which reads them.)
+* ``E(B)`` — the backward activation pass (ρ′ and the moments of each block of B⁽ᵏ⁾ as it is written)
+  less the unprobed step's ρ′, and any separate pass over B (``moments``);
 * ``other`` — the probed step less the unprobed one less the above: ℰ(X⁽⁰⁾), gradient and spectral norms,
-  reading the numbers (this one is a difference of steps, so it carries their noise).
+  reading the numbers, and whatever the passes change in the rest of the step (this one is a difference
+  of steps, so it carries their noise).
 
 Milliseconds per layer, medians over ``--rounds`` interleaved pairs of steps (depth 40, width 64, a 10⁵-node
 CSBM, float32, one thread by default, as ``gnndyn bench``)::
@@ -94,8 +97,8 @@ def main() -> None:
     per = []
     for u, p in zip(rows["unprobed"], rows["probed"]):
         f = p.get("pass_F", 0.0)
-        h = p.get("pass_H", 0.0) - p.get("rho", 0.0)
-        b = p.get("pass_B", 0.0) - p.get("rho_prime", 0.0) + p.get("moments", 0.0)
+        h = p.get("pass_H", 0.0) - u.get("rho", 0.0)
+        b = p.get("pass_B", 0.0) - u.get("pass_B", 0.0) + p.get("moments", 0.0)
         extra = p["step"] - u["step"]
         per.append({"dirichlet+E(F)": f, "E(H)+E(X)": h, "E(B)": b, "other": extra - f - h - b, "probed - unprobed": extra,
                     "unprobed step": u["step"]})

@@ -70,6 +70,39 @@ def test_moments_over_blocks_of_any_size_match_the_definitions(split):
     assert float(css) == pytest.approx(float((X - X.mean(0)).square().sum()), rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("width", [1, 2, 3, 6, 64])
+@pytest.mark.parametrize("rows", [1, 4, 7, 24])
+def test_moments_through_kept_block_views_are_those_of_plain_blocks(width, rows, dtype):
+    """The wide view of a block (rows of k·w entries, the shift repeated k times) and the kept views of
+    ``row_blocks`` give bitwise the numbers of the plain shift subtraction, ragged last block included."""
+    gen = torch.Generator().manual_seed(width * 100 + rows)
+    X = (torch.randn(53, width, generator=gen, dtype=torch.float64) * 2.0 + 5.0).to(dtype)
+    plain, viewed = st.Moments(), st.Moments()
+    for block, flat, wide in st.row_blocks(X, rows):
+        ref = torch.sub(block, X[:rows].mean(0))  # the plain subtraction Moments used to make
+        assert flat is not None and torch.equal(flat, block.reshape(-1))
+        k = wide.shape[1] // width
+        assert wide.shape == (block.shape[0] // k, k * width)
+        assert torch.equal(torch.sub(wide, X[:rows].mean(0).repeat(k)).view(block.shape), ref)
+        viewed.add(block, wide)
+    for block in X.split(rows):
+        plain.add(block)
+    for a, b in zip(plain.finish(), viewed.finish()):
+        assert torch.equal(a, b)
+    total, css = viewed.finish()
+    X64 = X.double()
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5
+    np.testing.assert_allclose(total.numpy(), X64.sum(0).numpy(), rtol=rtol)
+    assert float(css) == pytest.approx(float((X64 - X64.mean(0)).square().sum()), rel=rtol)
+    # a non-contiguous signal takes the plain path
+    T = X.t().contiguous().t()
+    assert [f for _, f, _ in st.row_blocks(T, rows)] == [None] * len(T.split(rows)) or width == 1
+    t_total, t_css = st.moments(T).finish()
+    np.testing.assert_allclose(t_total.numpy(), X64.sum(0).numpy(), rtol=rtol)
+    assert float(t_css) == pytest.approx(float(css), rel=rtol)
+
+
 @pytest.mark.parametrize("name", [n for n in sorted(OPERATORS) if n != "identity"])
 def test_dirichlet_energy_through_the_operator_matches_edge_gather(g, name, small_blocks):
     op = build_operator(name, g)
@@ -123,6 +156,38 @@ def test_stats_of_the_fused_pass_match_kept_signals(g, name, act, memory, dtype,
     close("mean_error_B", [mean_output_error(t.double()) for t in sig.B])
     close("dirichlet_X", [dirichlet_energy(t, g.edge_index) for t in d64])
     close("grad_norm", [float(torch.linalg.norm(t)) for t in grads])
+
+
+@pytest.mark.parametrize("memory", ["speed", "low"])
+@pytest.mark.parametrize("name", ["gossip", "adjacency"])
+def test_stats_of_later_steps_use_the_workspace_views_and_stay_exact(g, name, memory, small_blocks):
+    """Steps after the first reuse the block views kept by the workspace: their streamed numbers still
+    match the definitions on kept signals, and no view is added after the first step."""
+    op = build_operator(name, g)
+    loss = get_loss("cross-entropy")
+    kept = DeepGNN(4, 6, 3, 3, "tanh", seed=5)
+    fast = DeepGNN(4, 6, 3, 3, "tanh", seed=5, memory=memory)
+    sizes = []
+    for step in range(3):
+        out = kept(op, g.x, keep_signals=True)
+        grads = torch.autograd.grad(loss(out, g.y), list(kept.parameters()))
+        fout = fast(op, g.x, stats=st_names())
+        fgrads = torch.autograd.grad(loss(fout, g.y), list(fast.parameters()))
+        for a, b in zip(grads, fgrads):
+            assert torch.equal(a, b)
+        sig, rec = kept.signals, fast.signals.stats
+        for key, ref in [("smoothing_X", [smoothing(t) for t in sig.X]), ("smoothing_F", [smoothing(t) for t in sig.F]),
+                         ("smoothing_H", [smoothing(t) for t in sig.H]), ("smoothing_B", [smoothing(t) for t in sig.B]),
+                         ("mean_error_B", [mean_output_error(t) for t in sig.B]),
+                         ("dirichlet_X", [dirichlet_energy(t, g.edge_index) for t in sig.X])]:
+            np.testing.assert_allclose(torch.stack(rec[key]).tolist(), ref, rtol=1e-12, atol=1e-15)
+        with torch.no_grad():
+            for p, q, gr in zip(kept.parameters(), fast.parameters(), grads):
+                p.sub_(0.5 * gr)
+                q.sub_(0.5 * gr)
+        del out, fout  # the graph holds its workspace until the output goes, as a trainer's step does
+        sizes.append(sum(len(ws.views) for ws in fast._pool.items))
+    assert sizes[0] > 0 and sizes[1] == sizes[0] and sizes[2] == sizes[0]
 
 
 def st_names():

@@ -69,6 +69,16 @@ class Workspace:
     Y: list[torch.Tensor | None]
     scratch: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     in_use: bool = False
+    views: dict[tuple, list] = field(default_factory=dict)
+
+    def blocks(self, t: torch.Tensor, rows: int, flat: bool, wide: bool) -> list:
+        """:func:`gnndyn.probes.stats.row_blocks` of ``t``, one of this workspace's buffers (or a view of
+        one), made once and kept: the buffers are the same every step, so their block views are too."""
+        key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()), rows, flat, wide)
+        v = self.views.get(key)
+        if v is None:
+            v = self.views[key] = st.row_blocks(t, rows, flat, wide)
+        return v
 
     def tmp(self, rows: int, cols: int, like: torch.Tensor, slot: int = 0) -> torch.Tensor:
         k = (rows, cols, slot)
@@ -153,44 +163,70 @@ def _act_backward(kind: str, act: Activation, grad: torch.Tensor, saved: torch.T
     return out.copy_(g)
 
 
+def _blocks(ws: Workspace | None, X: torch.Tensor, rows: int, flat: bool = False, wide: bool = False) -> list:
+    """:func:`gnndyn.probes.stats.row_blocks` of X, kept by the workspace when X is one of its buffers."""
+    return ws.blocks(X, rows, flat, wide) if ws is not None else st.row_blocks(X, rows, flat, wide)
+
+
 def _act_backward_stats(eng: Engine, kind: str, grad: torch.Tensor, saved: torch.Tensor,
-                        out: torch.Tensor) -> tuple[torch.Tensor, Any]:
+                        out: torch.Tensor, ws: Workspace | None = None) -> tuple[torch.Tensor, Any]:
     """B = ρ′ ⊙ grad into ``out`` (tanh or ReLU); with ℰ(B) or ‖1ᵀB‖ asked for, block by block with the
-    moments of each block of B taken while it is in cache (no second read of B). Returns (B, moments or None)."""
+    moments of each block of B taken while it is in cache (no second read of B). Returns (B, moments or None).
+    ``ws``: the workspace whose buffers ``grad``, ``saved`` and ``out`` are."""
     if "smoothing_B" not in eng.stats and "mean_error_B" not in eng.stats:
         return _act_backward(kind, eng.act, grad, saved, out), None
     step = st.block_rows(out)
-    mo = st.Moments()
-    for g, y, o in zip(grad.split(step), saved.split(step), out.split(step)):
-        mo.add(_act_backward(kind, eng.act, g, y, o))
+    mo, act = st.Moments(), eng.act
+    for (g, _, _), (y, _, _), (o, _, wide) in zip(_blocks(ws, grad, step), _blocks(ws, saved, step), _blocks(ws, out, step, wide=True)):
+        _act_backward(kind, act, g, y, o)
+        mo.add(o, wide)
     return out, mo
 
 
-def _after_product(eng: Engine, X: torch.Tensor, F: torch.Tensor) -> None:
-    """ℰ(F⁽ᵏ⁾) and the Dirichlet energy of X⁽ᵏ⁾, in one blocked pass over X⁽ᵏ⁾ and F⁽ᵏ⁾ = P X⁽ᵏ⁾."""
+def _after_product(eng: Engine, X: torch.Tensor, F: torch.Tensor, ws: Workspace | None = None,
+                   x_in_ws: bool = False) -> None:
+    """ℰ(F⁽ᵏ⁾) and the Dirichlet energy of X⁽ᵏ⁾, in one blocked pass over X⁽ᵏ⁾ and F⁽ᵏ⁾ = P X⁽ᵏ⁾
+    (``ws``: the workspace whose buffer F is; ``x_in_ws``: X is one of its buffers too)."""
     rec, want, op = eng.record, eng.stats, eng.op
-    streamed_dirichlet = "dirichlet_X" in want and op.dirichlet is not None and op.dirichlet.c is None
+    form = op.dirichlet
+    streamed_dirichlet = "dirichlet_X" in want and form is not None and form.c is None
     if "dirichlet_X" in want and not streamed_dirichlet:
         rec["dirichlet_X"].append(st.dirichlet_t(op, X))
-    if "smoothing_F" not in want and not streamed_dirichlet:
+    smooth_f = "smoothing_F" in want
+    if not smooth_f and not streamed_dirichlet:
         return
-    n, step = F.shape[0], st.block_rows(F, streams=3)  # X, F and a scratch block
-    mo, parts, smooth_f = st.Moments(), [], "smoothing_F" in want
-    for start in range(0, n, step):
-        r = slice(start, min(n, start + step))
-        f = F[r]
+    step = st.block_rows(F, streams=3)  # X, F and a scratch block
+    fb = _blocks(ws, F, step, wide=True)
+    mo, parts = st.Moments(), []
+    if streamed_dirichlet:
+        xb = _blocks(ws if x_in_ws else None, X, step, flat=True)
+        # L = s(I − S) (a = 1, b = 1: the gossip operator): the block's ⟨x, x − f⟩ is one subtraction into
+        # the scratch block and one dot product, over views kept with the blocks
+        plain = form.a is None and isinstance(form.b, float) and form.b == 1.0
+        buf = st._buffer(fb[0][0])
+        bflat, rows = buf.view(-1), fb[0][0].shape[0]
+    start = 0
+    for i, (f, _, wide) in enumerate(fb):
+        m = f.shape[0]
         if streamed_dirichlet:
-            parts.append(st.dirichlet_block(op, X[r], f, r))
+            x, xflat, _ = xb[i]
+            if plain and xflat is not None and m == rows:
+                torch.sub(x, f, out=buf)
+                parts.append(torch.dot(xflat, bflat))
+            else:
+                parts.append(st.dirichlet_block(op, x, f, slice(start, start + m)))
         if smooth_f:
-            mo.add(f)
+            mo.add(f, wide)
+        start += m
     if smooth_f:
         rec["smoothing_F"].append(st.smoothing_from(mo))
     if streamed_dirichlet:
-        rec["dirichlet_X"].append(torch.stack(parts).to(torch.float64).sum() * op.dirichlet.scale)
+        rec["dirichlet_X"].append(torch.stack(parts).to(torch.float64).sum() * form.scale)
 
 
-def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool) -> torch.Tensor:
-    """X⁽ᵏ⁺¹⁾ = ρ(H⁽ᵏ⁾) in place, with ℰ(H⁽ᵏ⁾) and ℰ(X⁽ᵏ⁺¹⁾) taken block by block on the way."""
+def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool, ws: Workspace | None = None) -> torch.Tensor:
+    """X⁽ᵏ⁺¹⁾ = ρ(H⁽ᵏ⁾) in place, with ℰ(H⁽ᵏ⁾) and ℰ(X⁽ᵏ⁺¹⁾) taken block by block on the way
+    (``ws``: the workspace whose buffer H is)."""
     rec, want = eng.record, eng.stats
     if last or kind == "generic":
         if "smoothing_H" in want:
@@ -201,18 +237,19 @@ def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool) -> torch.Tens
         if "smoothing_X" in want:
             rec["smoothing_X"].append(st.smoothing_t(X))
         return X
-    if "smoothing_H" not in want and "smoothing_X" not in want:
+    sh, sx = "smoothing_H" in want, "smoothing_X" in want
+    if not sh and not sx:
         return _act_inplace(kind, eng.act, H)
-    mh, mx = st.Moments(), st.Moments()
-    for block in H.split(st.block_rows(H)):
-        if "smoothing_H" in want:
-            mh.add(block)
-        _act_inplace(kind, eng.act, block)
-        if "smoothing_X" in want:
-            mx.add(block)
-    if "smoothing_H" in want:
+    mh, mx, act = st.Moments(), st.Moments(), eng.act
+    for block, _, wide in _blocks(ws, H, st.block_rows(H), wide=True):
+        if sh:
+            mh.add(block, wide)
+        _act_inplace(kind, act, block)
+        if sx:
+            mx.add(block, wide)
+    if sh:
         rec["smoothing_H"].append(st.smoothing_from(mh))
-    if "smoothing_X" in want:
+    if sx:
         rec["smoothing_X"].append(st.smoothing_from(mx))
     return H
 
@@ -248,7 +285,7 @@ class FusedDeepGNN(torch.autograd.Function):
         for k, W in enumerate(weights):
             F = spmm(op.matrix, X, ws.F[k])
             if rec is not None:
-                _after_product(eng, X, F)
+                _after_product(eng, X, F, ws, k > 0 and kind != "generic")
             if k == L:
                 H = out = torch.mm(F, W)
             elif kind == "generic":
@@ -257,7 +294,7 @@ class FusedDeepGNN(torch.autograd.Function):
             else:
                 H = torch.mm(F, W, out=ws.tmp(n, dims[k + 1], x, slot=0) if low else ws.Y[k + 1])
             if rec is not None:
-                X = _activate(eng, kind, H, k == L)
+                X = _activate(eng, kind, H, k == L, ws)
             elif k < L:
                 X = eng.act.fn(H) if kind == "generic" else _act_inplace(kind, eng.act, H)
         ctx.eng, ctx.lease, ctx.kind, ctx.saved_h, ctx.L = eng, lease, kind, saved_h, L
@@ -287,7 +324,8 @@ class FusedDeepGNN(torch.autograd.Function):
             W, F = weights[k], ws.F[k]
             if "smoothing_B" in want or "mean_error_B" in want:
                 mo = b_mo if b_mo is not None else st.moments(B)
-                b_stats.append((st.smoothing_from(mo), torch.linalg.vector_norm(mo.finish()[0])))
+                total, css = mo.finish()
+                b_stats.append(((css / float(mo.n)).sqrt(), torch.linalg.vector_norm(total)))
             b_mo = None
             grads[k] = torch.mm(F.t(), B)
             if k == 0 and not ctx.x_needs_grad:
@@ -304,7 +342,7 @@ class FusedDeepGNN(torch.autograd.Function):
                 B = _act_backward(kind, eng.act, dX, H, F)
             else:
                 Y = _act_inplace(kind, eng.act, torch.mm(ws.F[k - 1], weights[k - 1], out=F)) if low else ws.Y[k]
-                B, b_mo = _act_backward_stats(eng, kind, dX, Y, F if low else Y)
+                B, b_mo = _act_backward_stats(eng, kind, dX, Y, F if low else Y, ws)
         if rec is not None:
             if "smoothing_B" in want:
                 rec["smoothing_B"] = [s for s, _ in reversed(b_stats)]
