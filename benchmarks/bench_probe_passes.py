@@ -6,12 +6,15 @@ wall time of each probe pass of the fused deep GNN (:mod:`gnndyn.models.fused`) 
 kernel that the pass carries (ρ in the activation pass, ρ′ in the backward pass), and charges to the
 probes what the pass costs beyond that kernel in the unprobed step of the same round:
 
-* ``dirichlet+E(F)`` — the blocked pass over X⁽ᵏ⁾ and F⁽ᵏ⁾ (Dirichlet energy, ℰ(F⁽ᵏ⁾)), all of it;
+* ``dirichlet+E(F) fwd`` — the forward's blocked passes over X⁽ᵏ⁾ and F⁽ᵏ⁾ (Dirichlet energy, ℰ(F⁽ᵏ⁾)),
+  all of them: layer 0's, and every layer's where no backward takes them (low memory, or ``--stats``
+  without ρ′ pass);
 * ``E(H)+E(X)`` — the activation pass (moments of H⁽ᵏ⁾ and X⁽ᵏ⁺¹⁾ around ρ on each block) less the
   unprobed step's ρ over all of H⁽ᵏ⁾. (Not less the probed pass's own ρ: that runs on blocks the first
   moments kernel has just read from memory, so it is cheaper than the unprobed ρ, which reads them.)
-* ``E(B)`` — the backward activation pass (ρ′ and the moments of each block of B⁽ᵏ⁾ as it is written)
-  less the unprobed step's ρ′, and any separate pass over B (``moments``);
+* ``rho' pass extras`` — the backward's ρ′ passes (ρ′ on each block, the moments of B⁽ᵏ⁻¹⁾ as it is
+  written and, for k ≥ 1, the Dirichlet energy of X⁽ᵏ⁾ and ℰ(F⁽ᵏ⁾) from the blocks ρ′ reads,
+  :class:`gnndyn.models.fused_stats.Deferred`) less the unprobed step's ρ′, and any separate pass over B;
 * ``other`` — the probed step less the unprobed one less the above: ℰ(X⁽⁰⁾), gradient and spectral norms,
   reading the numbers, and whatever the passes change in the rest of the step (this one is a difference
   of steps, so it carries their noise).
@@ -31,6 +34,7 @@ import time
 import torch
 
 import gnndyn.models.fused as fused
+import gnndyn.models.fused_stats as fused_stats
 from gnndyn.bench_contenders import gnndyn_probed_step, gnndyn_step
 from gnndyn.data import csbm
 from gnndyn.models import DeepGNN
@@ -67,9 +71,10 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dtype = getattr(torch, a.dtype)
-    for name, key in [("_after_product", "pass_F"), ("_activate", "pass_H"), ("_act_inplace", "rho"),
-                      ("_act_backward_stats", "pass_B"), ("_act_backward", "rho_prime")]:
-        _timed(fused, name, key)
+    for name, key in [("xf_pass", "pass_F"), ("activation_pass", "pass_H"), ("act_inplace", "rho"),
+                      ("backward_pass", "pass_B"), ("act_backward", "rho_prime")]:
+        _timed(fused_stats, name, key)
+    _timed(fused_stats.Deferred, "take", "pass_FB")
     _timed(stats, "moments", "moments")
     g = csbm(a.nodes, 2, avg_degree=a.degree, lam=2.0, mu=4.0, feature_dim=a.width, seed=0)
     op = build_operator("gossip", g).to(dtype=dtype)
@@ -96,12 +101,13 @@ def main() -> None:
     layers = a.depth + 1
     per = []
     for u, p in zip(rows["unprobed"], rows["probed"]):
-        f = p.get("pass_F", 0.0)
+        fb = p.get("pass_FB", 0.0)  # the deferred passes (their xf_pass is inside, also counted in pass_F)
+        f = p.get("pass_F", 0.0) - fb
         h = p.get("pass_H", 0.0) - u.get("rho", 0.0)
-        b = p.get("pass_B", 0.0) - u.get("pass_B", 0.0) + p.get("moments", 0.0)
+        b = fb + p.get("pass_B", 0.0) - u.get("pass_B", 0.0) + p.get("moments", 0.0)
         extra = p["step"] - u["step"]
-        per.append({"dirichlet+E(F)": f, "E(H)+E(X)": h, "E(B)": b, "other": extra - f - h - b, "probed - unprobed": extra,
-                    "unprobed step": u["step"]})
+        per.append({"dirichlet+E(F) fwd": f, "E(H)+E(X)": h, "rho' pass extras": b, "other": extra - f - h - b,
+                    "probed - unprobed": extra, "unprobed step": u["step"]})
     print(f"CSBM n={a.nodes}, depth {a.depth}, width {a.width}, {a.dtype}, {a.threads} thread(s), {a.rounds} rounds; "
           "ms per layer (median; range)")
     for key in per[0]:

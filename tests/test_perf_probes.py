@@ -190,6 +190,73 @@ def test_stats_of_later_steps_use_the_workspace_views_and_stay_exact(g, name, me
     assert sizes[0] > 0 and sizes[1] == sizes[0] and sizes[2] == sizes[0]
 
 
+def _records(m):
+    return {k: torch.stack(v).tolist() if v else [] for k, v in m.signals.stats.items()}
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+@pytest.mark.parametrize("name", ["gossip", "random-walk", "gcn"])
+def test_numbers_the_backward_takes_are_those_of_the_forward_pass(g, name, act, small_blocks):
+    """The Dirichlet energy of X⁽ᵏ⁾ and ℰ(F⁽ᵏ⁾), k ≥ 1, are taken by the backward's ρ′ pass in speed mode
+    (fused_stats.Deferred). Whether they come from there, from the kept buffers when the record is read
+    before any backward, or from the forward itself (no grad: no backward can follow; low memory), they
+    are the same bits; and a backward after an early read still gives B's numbers."""
+    op = build_operator(name, g)
+    loss = get_loss("cross-entropy")
+    models = {k: DeepGNN(4, 6, 3, 4, act, seed=3, memory="low" if k == "low" else "speed")
+              for k in ("backward", "read first", "no grad", "low")}
+    out = models["backward"](op, g.x, stats=st_names())
+    assert models["backward"].signals.deferred is not None  # the backward will take them
+    torch.autograd.grad(loss(out, g.y), list(models["backward"].parameters()))
+    via_backward = _records(models["backward"])
+
+    out = models["read first"](op, g.x, stats=st_names())
+    early = _records(models["read first"])  # before any backward: from the kept buffers
+    torch.autograd.grad(loss(out, g.y), list(models["read first"].parameters()))
+    late = _records(models["read first"])
+
+    with torch.no_grad():
+        models["no grad"](op, g.x, stats=st_names())
+    assert models["no grad"].signals.deferred is None
+    forward_only = _records(models["no grad"])
+
+    out = models["low"](op, g.x, stats=st_names())
+    assert models["low"].signals.deferred is None
+    torch.autograd.grad(loss(out, g.y), list(models["low"].parameters()))
+    low = _records(models["low"])
+
+    for key in ("dirichlet_X", "smoothing_F", "smoothing_X", "smoothing_H"):
+        assert len(via_backward[key]) == 5
+        assert via_backward[key] == early[key] == late[key] == forward_only[key] == low[key], key
+    for key in ("smoothing_B", "mean_error_B", "grad_norm"):
+        np.testing.assert_allclose(via_backward[key], late[key], rtol=1e-12)
+        np.testing.assert_allclose(via_backward[key], low[key], rtol=1e-12)
+
+
+def test_a_forward_alone_then_another_leaves_the_first_record_whole(g, small_blocks):
+    op = build_operator("gossip", g)
+    m = DeepGNN(4, 6, 3, 3, "tanh", seed=4)
+    ref = DeepGNN(4, 6, 3, 3, "tanh", seed=4)
+    m(op, g.x, stats=st_names())
+    first = m.signals
+    m(op, 2.0 * g.x, stats=st_names())  # the first pass's buffers are reused only after its numbers are taken
+    with torch.no_grad():
+        ref(op, g.x, stats=st_names())
+    for key in ("dirichlet_X", "smoothing_F"):
+        assert torch.stack(first.stats[key]).tolist() == torch.stack(ref.signals.stats[key]).tolist()
+
+
+def test_a_backward_that_did_not_finish_leaves_nan_where_its_numbers_are_missing(g):
+    op = build_operator("gossip", g)
+    m = DeepGNN(4, 6, 3, 3, "tanh", seed=4)
+    m(op, g.x, stats=st_names())
+    deferred = m.signals.deferred
+    deferred.state = "backward"  # as if the backward had begun and stopped before taking any layer
+    rec = m.signals.stats
+    assert len(rec["dirichlet_X"]) == 4 and np.isfinite(float(rec["dirichlet_X"][0]))
+    assert all(np.isnan(float(t)) for t in rec["dirichlet_X"][1:] + rec["smoothing_F"][1:])
+
+
 def st_names():
     from gnndyn.models.fused import STATS
 

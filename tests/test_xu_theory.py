@@ -224,7 +224,6 @@ def test_rate_bound_checker_on_an_exact_exponential():
 def test_one_layer_flow_matches_thm1_with_equality(problem):
     """The same statement on a real H = 0 model: closed-form flow from the matrix exponential."""
     _, data, obj = problem
-    G = data.blocks(0)[0]
     # orthogonal-rows features: replace G by Q·s with QQᵀ = I (5 × 30)
     q, _ = torch.linalg.qr(torch.randn(30, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
     Gq = 1.3 * q.T

@@ -22,6 +22,7 @@ energy, gradient norms) computed as the passes produce the signals, without keep
 from __future__ import annotations
 
 import math
+from typing import Any
 import weakref
 from dataclasses import dataclass, field
 
@@ -38,13 +39,26 @@ INITS = ("glorot", "normal", "orthogonal")
 
 @dataclass
 class Signals:
-    """Per-layer signals of one forward (and backward) pass; lists indexed by layer k = 0..L."""
+    """Per-layer signals of one forward (and backward) pass; lists indexed by layer k = 0..L.
+
+    ``stats``: the streamed per-layer numbers (:mod:`gnndyn.models.fused`), or ``None``. Some forward
+    numbers are taken by the backward pass (:class:`gnndyn.models.fused_stats.Deferred`); reading ``stats``
+    before it has run computes them then, so the record read is always whole.
+    """
 
     X: list[torch.Tensor] = field(default_factory=list)
     F: list[torch.Tensor] = field(default_factory=list)
     H: list[torch.Tensor] = field(default_factory=list)
     B: list[torch.Tensor | None] = field(default_factory=list)
-    stats: dict[str, list[torch.Tensor]] | None = None
+    record: dict[str, list[torch.Tensor]] | None = None
+    deferred: Any = None
+
+    @property
+    def stats(self) -> dict[str, list[torch.Tensor]] | None:
+        if self.deferred is not None:
+            self.deferred.complete()
+            self.deferred = None
+        return self.record
 
     @property
     def out(self) -> torch.Tensor:
@@ -141,8 +155,11 @@ class DeepGNN(nn.Module):
             if x.dtype != op.dtype or any(W.dtype != x.dtype for W in self.weights):
                 raise GnndynError(f"operator dtype {op.dtype}, signal dtype {x.dtype} and weight dtype "
                                   f"{self.weights[0].dtype} must agree; use op.to(dtype=...) and model.to(dtype).")
-            out, record = fused_forward(op, self.act, self.memory, self._pool, x.contiguous(), list(self.weights), stats)
-            self.signals = None if record is None else Signals(stats=record)
+            if self.signals is not None and self.signals.deferred is not None:
+                self.signals.stats  # the last pass's numbers, while its buffers are still its own
+            out, record, deferred = fused_forward(op, self.act, self.memory, self._pool, x.contiguous(),
+                                                  list(self.weights), stats)
+            self.signals = None if record is None else Signals(record=record, deferred=deferred)
             return out
         if stats:
             raise GnndynError("stats= needs the fused pass, which does not run with keep_signals=True or the identity "

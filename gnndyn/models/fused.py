@@ -14,8 +14,11 @@ with three changes of shape, not of result:
   as the forward, hence the same bits) and F⁽⁰⁾ = P X⁽⁰⁾ (one sparse product). Half the memory.
 * **Probes as the passes produce the signals.** With a ``stats`` request, ℰ of X⁽ᵏ⁾, F⁽ᵏ⁾, H⁽ᵏ⁾, the
   Dirichlet energy of X⁽ᵏ⁾ (from F⁽ᵏ⁾, no extra product for the gossip operator), and after the
-  backward ℰ(B⁽ᵏ⁾), ‖1ᵀB⁽ᵏ⁾‖ and ‖∂L/∂W⁽ᵏ⁾‖_F are computed as 0-d device tensors the moment each
-  signal exists (:mod:`gnndyn.probes.stats`): numbers are kept, not tensors.
+  backward ℰ(B⁽ᵏ⁾), ‖1ᵀB⁽ᵏ⁾‖ and ‖∂L/∂W⁽ᵏ⁾‖_F are computed as 0-d device tensors while a pass has
+  each signal's blocks in cache (:mod:`gnndyn.models.fused_stats`, :mod:`gnndyn.probes.stats`):
+  numbers are kept, not tensors. When a backward pass follows, the Dirichlet energy of X⁽ᵏ⁾ and ℰ(F⁽ᵏ⁾)
+  (k ≥ 1) are taken by its ρ′ pass, which reads X⁽ᵏ⁾ anyway (same bits; the record is completed from
+  the kept buffers if it is read first).
 
 The backward is Keriven eq. (5): ∂L/∂W⁽ᵏ⁾ = F⁽ᵏ⁾ᵀB⁽ᵏ⁾ and
 B⁽ᵏ⁻¹⁾ = ρ′(H⁽ᵏ⁻¹⁾) ⊙ (Pᵀ B⁽ᵏ⁾ W⁽ᵏ⁾ᵀ), Pᵀ = P for a symmetric operator, a cached transpose otherwise.
@@ -29,20 +32,12 @@ from typing import Any
 
 import torch
 
+from gnndyn.models import fused_stats as fs
 from gnndyn.models.activations import ACTIVATIONS, Activation
 from gnndyn.operators.base import Operator, spmm
 
+st = fs.st
 
-class _Stats:
-    """:mod:`gnndyn.probes.stats`, imported on first use (the probes package imports the models)."""
-
-    def __getattr__(self, name: str):
-        from gnndyn.probes import stats
-
-        return getattr(stats, name)
-
-
-st = _Stats()
 
 MEMORY_MODES = ("speed", "low")
 FORWARD_STATS = ("smoothing_X", "smoothing_F", "smoothing_H", "dirichlet_X")
@@ -139,119 +134,8 @@ class Engine:
     pool: Pool
     stats: frozenset[str] = frozenset()
     record: dict[str, list[torch.Tensor]] | None = None
-
-
-def _act_inplace(kind: str, act: Activation, H: torch.Tensor) -> torch.Tensor:
-    if kind == "tanh":
-        return H.tanh_()
-    if kind == "relu":
-        return H.relu_()
-    return H  # identity
-
-
-def _act_backward(kind: str, act: Activation, grad: torch.Tensor, saved: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """ρ′ ⊙ grad with autograd's own kernels: ``saved`` is ρ(H) for tanh/ReLU, H for a generic ρ."""
-    if kind == "tanh":
-        return torch.ops.aten.tanh_backward.grad_input(grad, saved, grad_input=out)
-    if kind == "relu":
-        return torch.ops.aten.threshold_backward.grad_input(grad, saved, 0, grad_input=out)
-    if kind == "identity":
-        return out.copy_(grad)
-    with torch.enable_grad():
-        h = saved.detach().requires_grad_(True)
-        (g,) = torch.autograd.grad(act.fn(h), h, grad)
-    return out.copy_(g)
-
-
-def _blocks(ws: Workspace | None, X: torch.Tensor, rows: int, flat: bool = False, wide: bool = False) -> list:
-    """:func:`gnndyn.probes.stats.row_blocks` of X, kept by the workspace when X is one of its buffers."""
-    return ws.blocks(X, rows, flat, wide) if ws is not None else st.row_blocks(X, rows, flat, wide)
-
-
-def _act_backward_stats(eng: Engine, kind: str, grad: torch.Tensor, saved: torch.Tensor,
-                        out: torch.Tensor, ws: Workspace | None = None) -> tuple[torch.Tensor, Any]:
-    """B = ρ′ ⊙ grad into ``out`` (tanh or ReLU); with ℰ(B) or ‖1ᵀB‖ asked for, block by block with the
-    moments of each block of B taken while it is in cache (no second read of B). Returns (B, moments or None).
-    ``ws``: the workspace whose buffers ``grad``, ``saved`` and ``out`` are."""
-    if "smoothing_B" not in eng.stats and "mean_error_B" not in eng.stats:
-        return _act_backward(kind, eng.act, grad, saved, out), None
-    step = st.block_rows(out)
-    mo, act = st.Moments(), eng.act
-    for (g, _, _), (y, _, _), (o, _, wide) in zip(_blocks(ws, grad, step), _blocks(ws, saved, step), _blocks(ws, out, step, wide=True)):
-        _act_backward(kind, act, g, y, o)
-        mo.add(o, wide)
-    return out, mo
-
-
-def _after_product(eng: Engine, X: torch.Tensor, F: torch.Tensor, ws: Workspace | None = None,
-                   x_in_ws: bool = False) -> None:
-    """ℰ(F⁽ᵏ⁾) and the Dirichlet energy of X⁽ᵏ⁾, in one blocked pass over X⁽ᵏ⁾ and F⁽ᵏ⁾ = P X⁽ᵏ⁾
-    (``ws``: the workspace whose buffer F is; ``x_in_ws``: X is one of its buffers too)."""
-    rec, want, op = eng.record, eng.stats, eng.op
-    form = op.dirichlet
-    streamed_dirichlet = "dirichlet_X" in want and form is not None and form.c is None
-    if "dirichlet_X" in want and not streamed_dirichlet:
-        rec["dirichlet_X"].append(st.dirichlet_t(op, X))
-    smooth_f = "smoothing_F" in want
-    if not smooth_f and not streamed_dirichlet:
-        return
-    step = st.block_rows(F, streams=3)  # X, F and a scratch block
-    fb = _blocks(ws, F, step, wide=True)
-    mo, parts = st.Moments(), []
-    if streamed_dirichlet:
-        xb = _blocks(ws if x_in_ws else None, X, step, flat=True)
-        # L = s(I − S) (a = 1, b = 1: the gossip operator): the block's ⟨x, x − f⟩ is one subtraction into
-        # the scratch block and one dot product, over views kept with the blocks
-        plain = form.a is None and isinstance(form.b, float) and form.b == 1.0
-        buf = st._buffer(fb[0][0])
-        bflat, rows = buf.view(-1), fb[0][0].shape[0]
-    start = 0
-    for i, (f, _, wide) in enumerate(fb):
-        m = f.shape[0]
-        if streamed_dirichlet:
-            x, xflat, _ = xb[i]
-            if plain and xflat is not None and m == rows:
-                torch.sub(x, f, out=buf)
-                parts.append(torch.dot(xflat, bflat))
-            else:
-                parts.append(st.dirichlet_block(op, x, f, slice(start, start + m)))
-        if smooth_f:
-            mo.add(f, wide)
-        start += m
-    if smooth_f:
-        rec["smoothing_F"].append(st.smoothing_from(mo))
-    if streamed_dirichlet:
-        rec["dirichlet_X"].append(torch.stack(parts).to(torch.float64).sum() * form.scale)
-
-
-def _activate(eng: Engine, kind: str, H: torch.Tensor, last: bool, ws: Workspace | None = None) -> torch.Tensor:
-    """X⁽ᵏ⁺¹⁾ = ρ(H⁽ᵏ⁾) in place, with ℰ(H⁽ᵏ⁾) and ℰ(X⁽ᵏ⁺¹⁾) taken block by block on the way
-    (``ws``: the workspace whose buffer H is)."""
-    rec, want = eng.record, eng.stats
-    if last or kind == "generic":
-        if "smoothing_H" in want:
-            rec["smoothing_H"].append(st.smoothing_t(H))
-        if last:
-            return H
-        X = eng.act.fn(H)
-        if "smoothing_X" in want:
-            rec["smoothing_X"].append(st.smoothing_t(X))
-        return X
-    sh, sx = "smoothing_H" in want, "smoothing_X" in want
-    if not sh and not sx:
-        return _act_inplace(kind, eng.act, H)
-    mh, mx, act = st.Moments(), st.Moments(), eng.act
-    for block, _, wide in _blocks(ws, H, st.block_rows(H), wide=True):
-        if sh:
-            mh.add(block, wide)
-        _act_inplace(kind, act, block)
-        if sx:
-            mx.add(block, wide)
-    if sh:
-        rec["smoothing_H"].append(st.smoothing_from(mh))
-    if sx:
-        rec["smoothing_X"].append(st.smoothing_from(mx))
-    return H
+    backward_follows: bool = False  # grad is on and something needs it: the backward can take deferred stats
+    deferred: fs.Deferred | None = None
 
 
 class FusedDeepGNN(torch.autograd.Function):
@@ -260,9 +144,10 @@ class FusedDeepGNN(torch.autograd.Function):
     Buffer plan (n × d each): F⁽ᵏ⁾ in ``ws.F[k]`` (in ``memory="low"`` F⁽⁰⁾ borrows F⁽¹⁾'s buffer in
     the forward and is recomputed in the backward into a buffer already free: L + 1 buffers in all);
     X⁽ᵏ⁺¹⁾ = ρ(H⁽ᵏ⁾) in ``ws.Y[k+1]`` (speed) or scratch slot 0 (low). Backward:
-    once ∂L/∂W⁽ᵏ⁾ = F⁽ᵏ⁾ᵀB⁽ᵏ⁾ is taken, F⁽ᵏ⁾'s buffer takes G = B⁽ᵏ⁾W⁽ᵏ⁾ᵀ (same shape), Pᵀ G goes
-    to slot 0, and B⁽ᵏ⁻¹⁾ overwrites ``ws.Y[k]`` (speed) or F⁽ᵏ⁾'s buffer again (low; H⁽ᵏ⁻¹⁾ has
-    F⁽ᵏ⁾'s shape).
+    once ∂L/∂W⁽ᵏ⁾ = F⁽ᵏ⁾ᵀB⁽ᵏ⁾ is taken, F⁽ᵏ⁾'s buffer takes G = B⁽ᵏ⁾W⁽ᵏ⁾ᵀ (same shape) — scratch slot 1
+    does when F⁽ᵏ⁾ is still wanted by the deferred numbers of layer k (speed mode with stats, see
+    :class:`~gnndyn.models.fused_stats.Deferred`) —, Pᵀ G goes to slot 0, and B⁽ᵏ⁻¹⁾ overwrites
+    ``ws.Y[k]`` (speed) or F⁽ᵏ⁾'s buffer again (low; H⁽ᵏ⁻¹⁾ has F⁽ᵏ⁾'s shape).
     """
 
     @staticmethod
@@ -280,12 +165,16 @@ class FusedDeepGNN(torch.autograd.Function):
         rec = eng.record
         if rec is not None and "smoothing_X" in eng.stats:
             rec["smoothing_X"].append(st.smoothing_t(x))
+        # the Dirichlet energy of X⁽ᵏ⁾ and ℰ(F⁽ᵏ⁾), k ≥ 1, are left to the backward's ρ′ pass (fused_stats.Deferred)
+        defer = (rec is not None and eng.backward_follows and not low and kind in ("tanh", "relu") and L >= 1
+                 and any(fs._wants(eng)))
+        eng.deferred = fs.Deferred(eng, lease, L) if defer else None
         X = x
         out = None
         for k, W in enumerate(weights):
             F = spmm(op.matrix, X, ws.F[k])
             if rec is not None:
-                _after_product(eng, X, F, ws, k > 0 and kind != "generic")
+                fs.product_pass(eng, X, F, ws, k > 0 and kind != "generic", defer and k > 0)
             if k == L:
                 H = out = torch.mm(F, W)
             elif kind == "generic":
@@ -294,9 +183,9 @@ class FusedDeepGNN(torch.autograd.Function):
             else:
                 H = torch.mm(F, W, out=ws.tmp(n, dims[k + 1], x, slot=0) if low else ws.Y[k + 1])
             if rec is not None:
-                X = _activate(eng, kind, H, k == L, ws)
+                X = fs.activation_pass(eng, kind, H, k == L, ws)
             elif k < L:
-                X = eng.act.fn(H) if kind == "generic" else _act_inplace(kind, eng.act, H)
+                X = eng.act.fn(H) if kind == "generic" else fs.act_inplace(kind, eng.act, H)
         ctx.eng, ctx.lease, ctx.kind, ctx.saved_h, ctx.L = eng, lease, kind, saved_h, L
         ctx.x_needs_grad = x.requires_grad
         ctx.save_for_backward(x, *weights)
@@ -316,6 +205,7 @@ class FusedDeepGNN(torch.autograd.Function):
         grad_x = None
         b_stats: list[tuple[torch.Tensor | None, torch.Tensor | None]] = []
         b_mo = None  # moments of B⁽ᵏ⁾ when taken while ρ′ produced it
+        deferred = eng.deferred if eng.deferred is not None and eng.deferred.state == "pending" else None
         for k in range(L, -1, -1):
             if low and k == min(1, L):  # F⁽⁰⁾ was not kept: recompute it into a buffer free by now
                 # (B⁽¹⁾ sits in F⁽²⁾'s buffer; F⁽³⁾.. are done with)
@@ -330,7 +220,8 @@ class FusedDeepGNN(torch.autograd.Function):
             grads[k] = torch.mm(F.t(), B)
             if k == 0 and not ctx.x_needs_grad:
                 break
-            G = torch.mm(B, W.t(), out=F)
+            # F⁽ᵏ⁾ is kept for the deferred numbers of layer k: G goes to a scratch buffer instead
+            G = torch.mm(B, W.t(), out=ws.tmp(n, W.shape[0], x, slot=1) if deferred is not None else F)
             dX = spmm(PT, G, ws.tmp(n, G.shape[1], x, slot=0))
             if k == 0:
                 grad_x = dX.clone()
@@ -339,10 +230,14 @@ class FusedDeepGNN(torch.autograd.Function):
                 B = dX
             elif kind == "generic":
                 H = torch.mm(ws.F[k - 1], weights[k - 1], out=F) if low else ctx.saved_h[k - 1]
-                B = _act_backward(kind, eng.act, dX, H, F)
+                B = fs.act_backward(kind, eng.act, dX, H, F)
+            elif deferred is not None:  # speed mode: X⁽ᵏ⁾ = ρ(H⁽ᵏ⁻¹⁾) is ws.Y[k]
+                B, b_mo = deferred.take(ws.Y[k], F, dX, kind)
             else:
-                Y = _act_inplace(kind, eng.act, torch.mm(ws.F[k - 1], weights[k - 1], out=F)) if low else ws.Y[k]
-                B, b_mo = _act_backward_stats(eng, kind, dX, Y, F if low else Y, ws)
+                Y = fs.act_inplace(kind, eng.act, torch.mm(ws.F[k - 1], weights[k - 1], out=F)) if low else ws.Y[k]
+                B, b_mo = fs.backward_pass(eng, kind, dX, Y, F if low else Y, ws)
+        if deferred is not None:
+            deferred.finish()
         if rec is not None:
             if "smoothing_B" in want:
                 rec["smoothing_B"] = [s for s, _ in reversed(b_stats)]
@@ -355,12 +250,18 @@ class FusedDeepGNN(torch.autograd.Function):
 
 
 def fused_forward(op: Operator, act: Activation, memory: str, pool: Pool, x: torch.Tensor,
-                  weights: Iterable[torch.Tensor], stats: Iterable[str] = ()) -> tuple[torch.Tensor, dict | None]:
-    """out = H⁽ᴸ⁾ through :class:`FusedDeepGNN`; returns (out, the stats record or ``None``)."""
+                  weights: Iterable[torch.Tensor], stats: Iterable[str] = ()
+                  ) -> tuple[torch.Tensor, dict | None, fs.Deferred | None]:
+    """out = H⁽ᴸ⁾ through :class:`FusedDeepGNN`; returns (out, the stats record or ``None``, the
+    :class:`~gnndyn.models.fused_stats.Deferred` whose ``complete()`` makes the record whole before a
+    backward pass has run, or ``None``)."""
     want = frozenset(stats)
     unknown = want - set(STATS)
     if unknown:
         raise ValueError(f"unknown stats {sorted(unknown)}; valid: {', '.join(STATS)}.")
+    weights = list(weights)
     record = {k: [] for k in want} if want else None
-    eng = Engine(op, act, memory, pool, want, record)
-    return FusedDeepGNN.apply(eng, x, *weights), record
+    follows = torch.is_grad_enabled() and (x.requires_grad or any(w.requires_grad for w in weights))
+    eng = Engine(op, act, memory, pool, want, record, backward_follows=follows)
+    out = FusedDeepGNN.apply(eng, x, *weights)
+    return out, record, eng.deferred

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,6 @@ from gnndyn.probes.schedules import Schedule, every
 from gnndyn.spec import ExperimentSpec
 from gnndyn.store.metrics import Recorder
 from gnndyn.theory import xu as thy
-
-if TYPE_CHECKING:
-    from gnndyn.experiments.base import ExperimentResult, RunContext
 
 # ------------------------------------------------------------------------------------------------ specs
 Seeds = Annotated[int, Field(ge=1, description="number of seeds, from `seed` on")]

@@ -110,7 +110,6 @@ def nested_rank_search(blocks: Sequence[torch.Tensor | np.ndarray], Y: np.ndarra
     Yn = np.asarray(Y, dtype=np.float64)
     G = [_np(b) for b in blocks]
     H = len(widths)
-    nbar = Yn.shape[1]
     # remove what G_0 explains (its read-out W^(0) is free)
     _, Q0 = row_space([G[0]], basis=True)
     deflate = (lambda M: M - (M @ Q0) @ Q0.T) if Q0 is not None and Q0.size else (lambda M: M)
