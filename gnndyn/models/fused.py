@@ -193,6 +193,12 @@ class FusedDeepGNN(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor):  # type: ignore[override]
+        if getattr(ctx, "backward_done", False):
+            raise RuntimeError(
+                "the fused deep GNN's backward pass overwrites the signals its forward kept (B⁽ᵏ⁻¹⁾ takes "
+                "ρ(H⁽ᵏ⁻¹⁾)'s buffer), so it runs once per forward; for a second backward through the same graph "
+                "run the forward again, or build the model with DeepGNN(..., fused=False).")
+        ctx.backward_done = True
         eng, ws, kind, L = ctx.eng, ctx.lease.ws, ctx.kind, ctx.L
         x, *weights = ctx.saved_tensors
         op = eng.op
