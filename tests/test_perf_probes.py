@@ -246,6 +246,26 @@ def test_a_forward_alone_then_another_leaves_the_first_record_whole(g, small_blo
         assert torch.stack(first.stats[key]).tolist() == torch.stack(ref.signals.stats[key]).tolist()
 
 
+def test_an_unread_record_without_backward_lets_its_workspace_go_at_once(g):
+    """No reference cycle holds the deferred numbers' workspace: dropping the output and the record frees
+    it by reference counting alone (the cycle collector off), so the next pass reuses it."""
+    import gc
+
+    op = build_operator("gossip", g)
+    m = DeepGNN(4, 6, 3, 3, "tanh", seed=4)
+    gc.disable()
+    try:
+        out = m(op, g.x, stats=st_names())
+        assert m.signals.deferred is not None
+        del out
+        m.signals = None
+        assert [ws.in_use for ws in m._pool.items] == [False]
+        m(op, g.x, stats=st_names())
+        assert len(m._pool.items) == 1
+    finally:
+        gc.enable()
+
+
 def test_a_backward_that_did_not_finish_leaves_nan_where_its_numbers_are_missing(g):
     op = build_operator("gossip", g)
     m = DeepGNN(4, 6, 3, 3, "tanh", seed=4)

@@ -168,7 +168,8 @@ class FusedDeepGNN(torch.autograd.Function):
         # the Dirichlet energy of X⁽ᵏ⁾ and ℰ(F⁽ᵏ⁾), k ≥ 1, are left to the backward's ρ′ pass (fused_stats.Deferred)
         defer = (rec is not None and eng.backward_follows and not low and kind in ("tanh", "relu") and L >= 1
                  and any(fs._wants(eng)))
-        eng.deferred = fs.Deferred(eng, lease, L) if defer else None
+        # held by ctx (and handed to the caller through eng, which lets go of it: no reference cycle keeps the lease)
+        eng.deferred = ctx.deferred = fs.Deferred(eng, lease, L) if defer else None
         X = x
         out = None
         for k, W in enumerate(weights):
@@ -211,7 +212,7 @@ class FusedDeepGNN(torch.autograd.Function):
         grad_x = None
         b_stats: list[tuple[torch.Tensor | None, torch.Tensor | None]] = []
         b_mo = None  # moments of B⁽ᵏ⁾ when taken while ρ′ produced it
-        deferred = eng.deferred if eng.deferred is not None and eng.deferred.state == "pending" else None
+        deferred = ctx.deferred if ctx.deferred is not None and ctx.deferred.state == "pending" else None
         for k in range(L, -1, -1):
             if low and k == min(1, L):  # F⁽⁰⁾ was not kept: recompute it into a buffer free by now
                 # (B⁽¹⁾ sits in F⁽²⁾'s buffer; F⁽³⁾.. are done with)
@@ -270,4 +271,5 @@ def fused_forward(op: Operator, act: Activation, memory: str, pool: Pool, x: tor
     follows = torch.is_grad_enabled() and (x.requires_grad or any(w.requires_grad for w in weights))
     eng = Engine(op, act, memory, pool, want, record, backward_follows=follows)
     out = FusedDeepGNN.apply(eng, x, *weights)
-    return out, record, eng.deferred
+    deferred, eng.deferred = eng.deferred, None
+    return out, record, deferred

@@ -215,7 +215,7 @@ class Deferred:
         if self.state == "done":
             return
         dirichlet, smooth_f = _wants(self.eng)
-        nan = torch.tensor(math.nan, dtype=torch.float64, device=self.lease.ws.F[0].device if self.lease.ws.F[0] is not None else None)
+        nan = torch.tensor(math.nan, dtype=torch.float64, device=self.lease.ws.F[-1].device)
         missing = [(nan, nan)] * (self.L - len(self.taken))
         rows = missing + list(reversed(self.taken))
         rec = self.eng.record
