@@ -167,7 +167,7 @@ class FusedDeepGNN(torch.autograd.Function):
             rec["smoothing_X"].append(st.smoothing_t(x))
         # the Dirichlet energy of X⁽ᵏ⁾ and ℰ(F⁽ᵏ⁾), k ≥ 1, are left to the backward's ρ′ pass (fused_stats.Deferred)
         defer = (rec is not None and eng.backward_follows and not low and kind in ("tanh", "relu") and L >= 1
-                 and any(fs._wants(eng)))
+                 and any(fs.wants(eng)))
         # held by ctx (and handed to the caller through eng, which lets go of it: no reference cycle keeps the lease)
         eng.deferred = ctx.deferred = fs.Deferred(eng, lease, L) if defer else None
         X = x

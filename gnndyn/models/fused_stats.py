@@ -65,7 +65,7 @@ def blocks(ws: Workspace | None, X: torch.Tensor, rows: int, flat: bool = False,
     return ws.blocks(X, rows, flat, wide) if ws is not None else st.row_blocks(X, rows, flat, wide)
 
 
-def _wants(eng: Engine) -> tuple[bool, bool]:
+def wants(eng: Engine) -> tuple[bool, bool]:
     """(Dirichlet energy streamed from F = S X — the operator's form has c = 1 —, ℰ(F)) asked for."""
     form = eng.op.dirichlet
     return ("dirichlet_X" in eng.stats and form is not None and form.c is None), "smoothing_F" in eng.stats
@@ -81,7 +81,7 @@ def xf_pass(eng: Engine, X: torch.Tensor, F: torch.Tensor, ws: Workspace | None,
     """
     op = eng.op
     form = op.dirichlet
-    dirichlet, smooth_f = _wants(eng)
+    dirichlet, smooth_f = wants(eng)
     if not dirichlet and not smooth_f and rho is None:
         return None, None
     step = st.block_rows(F, streams=3)  # X, F and a scratch block (and ρ′'s gradient, whose block is read once)
@@ -119,7 +119,7 @@ def product_pass(eng: Engine, X: torch.Tensor, F: torch.Tensor, ws: Workspace, x
     F⁽ᵏ⁾ = P X⁽ᵏ⁾; with ``defer`` only what needs a product of its own (c ≠ 1), the rest being left to
     :class:`Deferred`."""
     rec, op = eng.record, eng.op
-    dirichlet, smooth_f = _wants(eng)
+    dirichlet, smooth_f = wants(eng)
     if "dirichlet_X" in eng.stats and not dirichlet:
         rec["dirichlet_X"].append(st.dirichlet_t(op, X))
     if defer:
@@ -214,7 +214,7 @@ class Deferred:
         """Append layers 1..L to the record (in layer order) and release the workspace."""
         if self.state == "done":
             return
-        dirichlet, smooth_f = _wants(self.eng)
+        dirichlet, smooth_f = wants(self.eng)
         nan = torch.tensor(math.nan, dtype=torch.float64, device=self.lease.ws.F[-1].device)
         missing = [(nan, nan)] * (self.L - len(self.taken))
         rows = missing + list(reversed(self.taken))

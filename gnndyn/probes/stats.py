@@ -128,11 +128,8 @@ class Moments:
         if self.shift is None:
             self._start(block)
         m = block.shape[0]
-        if wide is not None and m == self._rows:
-            torch.sub(wide, self._wide, out=self._wbuf)
-            d, flat = self._buf, self._flat
-        elif m == self._rows and (self._k == 1 or block.is_contiguous()):
-            torch.sub(block.view(self._wshape), self._wide, out=self._wbuf)
+        if m == self._rows and (wide is not None or self._k == 1 or block.is_contiguous()):
+            torch.sub(wide if wide is not None else block.view(self._wshape), self._wide, out=self._wbuf)
             d, flat = self._buf, self._flat
         else:
             buf = self._buf
