@@ -22,6 +22,8 @@ with three changes of shape, not of result:
 
 The backward is Keriven eq. (5): ∂L/∂W⁽ᵏ⁾ = F⁽ᵏ⁾ᵀB⁽ᵏ⁾ and
 B⁽ᵏ⁻¹⁾ = ρ′(H⁽ᵏ⁻¹⁾) ⊙ (Pᵀ B⁽ᵏ⁾ W⁽ᵏ⁾ᵀ), Pᵀ = P for a symmetric operator, a cached transpose otherwise.
+A backward that must be differentiable (``create_graph=True``) or that runs a second time through one
+graph replays autograd of the definition instead (:func:`_replayed_backward`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import torch
 
 from gnndyn.models import fused_stats as fs
 from gnndyn.models.activations import ACTIVATIONS, Activation
-from gnndyn.operators.base import Operator, spmm
+from gnndyn.operators.base import Operator, propagate, spmm
 
 st = fs.st
 
@@ -194,11 +196,8 @@ class FusedDeepGNN(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor):  # type: ignore[override]
-        if getattr(ctx, "backward_done", False):
-            raise RuntimeError(
-                "the fused deep GNN's backward pass overwrites the signals its forward kept (B⁽ᵏ⁻¹⁾ takes "
-                "ρ(H⁽ᵏ⁻¹⁾)'s buffer), so it runs once per forward; for a second backward through the same graph "
-                "run the forward again, or build the model with DeepGNN(..., fused=False).")
+        if torch.is_grad_enabled() or getattr(ctx, "backward_done", False):
+            return _replayed_backward(ctx, grad_out)
         ctx.backward_done = True
         eng, ws, kind, L = ctx.eng, ctx.lease.ws, ctx.kind, ctx.L
         x, *weights = ctx.saved_tensors
@@ -206,7 +205,7 @@ class FusedDeepGNN(torch.autograd.Function):
         PT = op.transposed_matrix()
         n = x.shape[0]
         low = eng.memory == "low"
-        want, rec = eng.stats, eng.record
+        want = eng.stats
         grads: list[torch.Tensor] = [None] * (L + 1)  # type: ignore[list-item]
         B = grad_out.contiguous()
         grad_x = None
@@ -245,15 +244,66 @@ class FusedDeepGNN(torch.autograd.Function):
                 B, b_mo = fs.backward_pass(eng, kind, dX, Y, F if low else Y, ws)
         if deferred is not None:
             deferred.finish()
-        if rec is not None:
-            if "smoothing_B" in want:
-                rec["smoothing_B"] = [s for s, _ in reversed(b_stats)]
-            if "mean_error_B" in want:
-                rec["mean_error_B"] = [m for _, m in reversed(b_stats)]
-            if "grad_norm" in want:
-                rec["grad_norm"] = [torch.linalg.vector_norm(g).to(torch.float64) for g in grads]
+        _record_backward(eng, list(reversed(b_stats)), grads)
         ctx.saved_h = None
         return (None, grad_x, *grads)
+
+
+def _b_numbers(B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ℰ(B), ‖1ᵀB‖) from one pass of moments."""
+    mo = st.moments(B)
+    total, css = mo.finish()
+    return (css / float(mo.n)).sqrt(), torch.linalg.vector_norm(total)
+
+
+def _record_backward(eng: Engine, b_stats: list[tuple[torch.Tensor, torch.Tensor]], grads: list[torch.Tensor]) -> None:
+    """Write the backward's numbers (``b_stats`` in layer order 0..L) into the engine's record."""
+    rec, want = eng.record, eng.stats
+    if rec is None:
+        return
+    if "smoothing_B" in want:
+        rec["smoothing_B"] = [s for s, _ in b_stats]
+    if "mean_error_B" in want:
+        rec["mean_error_B"] = [m for _, m in b_stats]
+    if "grad_norm" in want:
+        rec["grad_norm"] = [torch.linalg.vector_norm(g.detach()).to(torch.float64) for g in grads]
+
+
+def _replayed_backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+    """The backward by autograd of the definition (Keriven eq. (1)), replayed from the saved inputs x, W⁽ᵏ⁾.
+
+    Taken where the fused backward cannot serve: when the backward must itself be differentiable
+    (``create_graph=True``, as for the Hessian-vector products of
+    :func:`gnndyn.training.flow.hessian_top_eigenvalue`), and for a second backward through one retained
+    graph, by which time the fused backward has overwritten the kept signals (B⁽ᵏ⁻¹⁾ takes ρ(H⁽ᵏ⁻¹⁾)'s
+    buffer). It costs one more forward. On a first backward the record gets the same numbers as the fused
+    pass would give (ℰ(B⁽ᵏ⁾) and ‖1ᵀB⁽ᵏ⁾‖ from the replayed B⁽ᵏ⁾ = ∂L/∂H⁽ᵏ⁾, to rounding); a second
+    backward leaves the record as the first one wrote it.
+    """
+    eng, L = ctx.eng, ctx.L
+    x, *weights = ctx.saved_tensors
+    first = not getattr(ctx, "backward_done", False)
+    ctx.backward_done = True
+    if first and ctx.deferred is not None:
+        ctx.deferred.complete()  # from the kept buffers, still intact: no fused backward has run
+    record_b = first and eng.record is not None and bool({"smoothing_B", "mean_error_B"} & eng.stats)
+    create = torch.is_grad_enabled()
+    with torch.enable_grad():
+        X, hs = x, []
+        for k, W in enumerate(weights):
+            H = torch.mm(propagate(eng.op, X), W)
+            hs.append(H)
+            if k < L:
+                X = eng.act.fn(H)
+        inputs = ([x] if ctx.x_needs_grad else []) + list(weights) + (hs[:-1] if record_b else [])
+        got = list(torch.autograd.grad(hs[-1], inputs, grad_out, create_graph=create))
+    grad_x = got.pop(0) if ctx.x_needs_grad else None
+    grads, bs = got[:L + 1], got[L + 1:]
+    if first:
+        b_stats = [_b_numbers(B.detach()) for B in bs + [grad_out.detach()]] if record_b else []
+        _record_backward(eng, b_stats, grads)
+    ctx.saved_h = None
+    return (None, grad_x, *grads)
 
 
 def fused_forward(op: Operator, act: Activation, memory: str, pool: Pool, x: torch.Tensor,

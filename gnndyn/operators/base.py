@@ -41,16 +41,23 @@ def spmm(mat: torch.Tensor, x: torch.Tensor, out: torch.Tensor | None = None) ->
 
 
 class _Propagate(torch.autograd.Function):
-    """Y = S X with dY ↦ Sᵀ dY in the backward pass (S is a constant, never differentiated)."""
+    """Y = S X with dY ↦ Sᵀ dY in the backward pass (S is a constant, never differentiated).
+
+    The backward is itself linear, Sᵀ dY; when it must be differentiable (``create_graph=True``, as for
+    Hessian-vector products) it runs through this function with S and Sᵀ swapped, so derivatives of any
+    order exist."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, mat: torch.Tensor, mat_t: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.mat_t = mat_t
+        ctx.mat, ctx.mat_t = mat, mat_t
         return spmm(mat, x)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
-        return spmm(ctx.mat_t, grad.contiguous()), None, None
+        grad = grad.contiguous()
+        if torch.is_grad_enabled() and grad.requires_grad:
+            return _Propagate.apply(grad, ctx.mat_t, ctx.mat), None, None
+        return spmm(ctx.mat_t, grad), None, None
 
 
 @dataclass(eq=False)
