@@ -31,7 +31,7 @@ from torch import nn
 
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.models.activations import Activation, get_activation
-from gnndyn.models.fused import MEMORY_MODES, Pool, fused_forward
+from gnndyn.models.fused import MEMORY_MODES, Pool, fused_forward, layers
 from gnndyn.operators.base import Operator, propagate
 
 INITS = ("glorot", "normal", "orthogonal")
@@ -165,11 +165,8 @@ class DeepGNN(nn.Module):
             raise GnndynError("stats= needs the fused pass, which does not run with keep_signals=True or the identity "
                               "operator; read the kept signals with the probes in gnndyn.probes.measures instead.")
         sig = Signals() if keep_signals else None
-        X = x
         H = x
-        for k, W in enumerate(self.weights):
-            F = propagate(op, X)
-            H = F @ W
+        for k, (X, F, H) in enumerate(layers(op, self.act, x, list(self.weights))):
             if sig is not None:
                 sig.X.append(X)
                 sig.F.append(F)
@@ -177,8 +174,6 @@ class DeepGNN(nn.Module):
                 sig.B.append(None)
                 if H.requires_grad:
                     H.register_hook(_store_grad(sig, k))
-            if k < self.depth:
-                X = self.act(H)
         self.signals = sig
         return H
 

@@ -28,7 +28,7 @@ graph replays autograd of the definition instead (:func:`_replayed_backward`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,9 +219,7 @@ class FusedDeepGNN(torch.autograd.Function):
                 ws.F[0] = spmm(op.matrix, x, free[0] if free else ws.tmp(n, x.shape[1], x, slot=1))
             W, F = weights[k], ws.F[k]
             if "smoothing_B" in want or "mean_error_B" in want:
-                mo = b_mo if b_mo is not None else st.moments(B)
-                total, css = mo.finish()
-                b_stats.append(((css / float(mo.n)).sqrt(), torch.linalg.vector_norm(total)))
+                b_stats.append(_b_numbers(b_mo if b_mo is not None else st.moments(B)))
             b_mo = None
             grads[k] = torch.mm(F.t(), B)
             if k == 0 and not ctx.x_needs_grad:
@@ -249,9 +247,21 @@ class FusedDeepGNN(torch.autograd.Function):
         return (None, grad_x, *grads)
 
 
-def _b_numbers(B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ℰ(B), ‖1ᵀB‖) from one pass of moments."""
-    mo = st.moments(B)
+def layers(op: Operator, act: Activation, x: torch.Tensor, weights: list[torch.Tensor]
+           ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Keriven eq. (1) layer by layer through autograd (the slow path): yields (X⁽ᵏ⁾, F⁽ᵏ⁾ = P X⁽ᵏ⁾,
+    H⁽ᵏ⁾ = F⁽ᵏ⁾W⁽ᵏ⁾) for k = 0..L, X⁽ᵏ⁺¹⁾ = ρ(H⁽ᵏ⁾)."""
+    X = x
+    for k, W in enumerate(weights):
+        F = propagate(op, X)
+        H = F @ W
+        yield X, F, H
+        if k < len(weights) - 1:
+            X = act(H)
+
+
+def _b_numbers(mo: st.Moments) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ℰ(B), ‖1ᵀB‖) from B's moments."""
     total, css = mo.finish()
     return (css / float(mo.n)).sqrt(), torch.linalg.vector_norm(total)
 
@@ -289,18 +299,13 @@ def _replayed_backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor |
     record_b = first and eng.record is not None and bool({"smoothing_B", "mean_error_B"} & eng.stats)
     create = torch.is_grad_enabled()
     with torch.enable_grad():
-        X, hs = x, []
-        for k, W in enumerate(weights):
-            H = torch.mm(propagate(eng.op, X), W)
-            hs.append(H)
-            if k < L:
-                X = eng.act.fn(H)
+        hs = [H for _, _, H in layers(eng.op, eng.act, x, weights)]
         inputs = ([x] if ctx.x_needs_grad else []) + list(weights) + (hs[:-1] if record_b else [])
         got = list(torch.autograd.grad(hs[-1], inputs, grad_out, create_graph=create))
     grad_x = got.pop(0) if ctx.x_needs_grad else None
     grads, bs = got[:L + 1], got[L + 1:]
     if first:
-        b_stats = [_b_numbers(B.detach()) for B in bs + [grad_out.detach()]] if record_b else []
+        b_stats = [_b_numbers(st.moments(B.detach())) for B in bs + [grad_out.detach()]] if record_b else []
         _record_backward(eng, b_stats, grads)
     ctx.saved_h = None
     return (None, grad_x, *grads)
