@@ -18,7 +18,8 @@ class UnknownNameError(GnndynError, KeyError):
         close = difflib.get_close_matches(str(name), valid, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         self.kind, self.name, self.valid = kind, name, valid
-        plural = kind + ("es" if kind.endswith("s") else "s")
+        plural = (kind[:-1] + "ies" if kind.endswith("y") and kind[-2:-1] not in "aeiou"
+                  else kind + ("es" if kind.endswith(("s", "x", "ch", "sh")) else "s"))
         super().__init__(f"unknown {kind} {name!r}; valid {plural}: {', '.join(valid)}.{hint}")
 
     def __str__(self) -> str:  # KeyError would quote the message

@@ -6,7 +6,9 @@ when they parse (numbers, ``true``, ``null``, lists) and as strings otherwise; a
 keeps the text as given (``--set nodes=100`` sets the string ``"100"``). An unknown key is an
 error that lists the valid ones. ``graph`` and ``operator`` take the parameters of the chosen dataset
 or operator (``graph.n``, ``graph.p_in``, ``operator.d_max``...); changing ``graph.name`` starts
-that section again from the new dataset's defaults.
+that section again from the new dataset's defaults. A section given whole as a JSON object
+(``--set 'model={"depth": 3, "width": 8}'``) sets the keys it names and keeps the experiment's values of
+the others, as the dotted keys would.
 
 Validation happens before anything is written: every number in a spec must be finite (NaN or ±inf in
 any field, generator parameter or learning rate is refused with the field named), generator
@@ -21,7 +23,8 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from typing import Any, Literal
+from collections.abc import Collection
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -182,14 +185,49 @@ class ExperimentSpec(Spec):
         1e6, gt=1, description="a loss above this factor × its initial value stops training as diverged (null: only "
                                "non-finite values do)")
 
+    #: Fields that hold names, checked when the spec is built: field → (kind, the valid names). A string field
+    #: must be one of them, a list field holds only them (case and ``-``/``_`` as :func:`gnndyn.errors.resolve`
+    #: reads them). A field of kind ``dataset`` is also a data set the run reads: :func:`preflight` makes sure it
+    #: is there before anything is written. Subclasses extend the table (``{**Parent.name_fields, ...}``).
+    name_fields: ClassVar[dict[str, tuple[str, Collection[str]]]] = {}
+
     @model_validator(mode="after")
     def _names(self) -> "ExperimentSpec":
-        """Top-level ``loss`` / ``activation`` given as free strings must name a registered one."""
-        for field_name, table in (("loss", LOSSES), ("activation", ACTIVATIONS)):
+        """Top-level ``loss`` / ``activation`` given as free strings must name a registered one, and so must
+        every field of :attr:`name_fields`; the error names the field, the value and the valid names."""
+        table = dict(self.name_fields)
+        for field_name, names in (("loss", LOSSES), ("activation", ACTIVATIONS)):
             f = type(self).model_fields.get(field_name)
-            if f is not None and f.annotation is str:
-                resolve(field_name, getattr(self, field_name), table)
+            if f is not None and f.annotation is str and field_name not in table:
+                table[field_name] = (field_name, names)
+        for field_name, (kind, names) in table.items():
+            value = getattr(self, field_name, None)
+            if value is None:
+                continue
+            items = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
+            if isinstance(value, (list, tuple)) and not items:
+                raise ValueError(f"{field_name} is empty; give at least one {kind} (valid: {', '.join(sorted(names))})")
+            for i, v in enumerate(items):
+                where = field_name if isinstance(value, str) else f"{field_name}[{i}]"
+                try:
+                    resolve(kind, str(v), {n: n for n in names})
+                except GnndynError as exc:
+                    raise ValueError(f"{where}: {exc}") from None
         return self
+
+    def datasets_used(self) -> list[str]:
+        """The data sets the run reads: ``name_fields`` of kind ``dataset`` and the ``name`` of every
+        :class:`GraphSpec` field."""
+        out: list[str] = []
+        for field_name, (kind, _) in self.name_fields.items():
+            v = getattr(self, field_name, None)
+            if kind == "dataset" and v is not None:
+                out.extend([v] if isinstance(v, str) else list(v))
+        for field_name in type(self).model_fields:
+            v = getattr(self, field_name)
+            if isinstance(v, GraphSpec):
+                out.append(v.name)
+        return list(dict.fromkeys(str(n) for n in out))
 
     @field_validator("device")
     @classmethod
@@ -218,10 +256,16 @@ class ExperimentSpec(Spec):
         return torch.device(self.device)
 
 
-def preflight(spec: ExperimentSpec) -> None:
-    """What can only be checked on this machine, before a run writes anything: the device exists.
-    (Everything else was validated when the spec was built.)"""
+def preflight(spec: ExperimentSpec, *, data: bool = True) -> None:
+    """What can only be checked on this machine, before a run writes anything: the device exists and every
+    stored data set the run reads is there (Planetoid's raw files found or downloaded, the climate folder
+    complete; ``data=False`` skips this). Everything else was validated when the spec was built."""
     spec.torch_device  # noqa: B018  (raises GnndynError when unavailable)
+    if data:
+        from gnndyn.data.registry import ensure_dataset
+
+        for name in spec.datasets_used():
+            ensure_dataset(name, spec.data_root)
 
 
 # ---------------------------------------------------------------------------------------------- overrides
@@ -311,6 +355,14 @@ def apply_overrides(spec: Spec, overrides: list[str] | dict[str, Any]) -> Spec:
                 raise GnndynError(f"unknown key {k!r}{hint}; valid keys: {', '.join(valid_keys(spec))}.")
         if isinstance(cur.get(leaf), str) and isinstance(v, (bool, int, float)) and k in texts:
             v = texts[k]  # a string field given a number on the command line (nodes=100) keeps the text
+        if isinstance(v, dict) and isinstance(cur.get(leaf), dict):
+            # a section given whole (model={"depth": 3}) changes the keys it names and keeps the experiment's
+            # others; a graph/operator section with another name starts from that name's defaults
+            sub = _sub_spec_class(cls, parts)
+            restart = (sub is not None and sub.model_config.get("extra") == "allow" and "name" in v
+                       and v["name"] != cur[leaf].get("name"))
+            keep = {"lcc": cur[leaf]["lcc"]} if restart and "lcc" in cur[leaf] else {}
+            v = {**keep, **v} if restart else {**cur[leaf], **v}
         cur[leaf] = v
     return validate_spec(cls, d)
 
@@ -324,9 +376,24 @@ def validate_spec(cls: type[Spec], data: dict[str, Any]) -> Spec:
     except ValidationError as exc:
         lines = []
         for e in exc.errors():
-            loc = ".".join(str(p) for p in e["loc"]) or "(spec)"
+            loc = ".".join(str(p) for p in e["loc"])
             given = e.get("input")
-            given_s = "" if isinstance(given, dict) else f" (given: {given!r})"
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{loc}: {msg}{given_s}")
+            if e["type"] == "extra_forbidden":
+                lines.append(f"{loc}: unknown key{_key_hint(cls, [str(p) for p in e['loc']])}")
+                continue
+            given_s = "" if isinstance(given, dict) or "got " in msg else f" (given: {given!r})"
+            lines.append(f"{loc}: {msg}{given_s}" if loc else f"{msg}{given_s}")
         raise GnndynError("invalid spec:\n  " + "\n  ".join(lines)) from None
+
+
+def _key_hint(cls: type[BaseModel], loc: list[str]) -> str:
+    """``; did you mean 'x'? valid keys here: ...`` for an unknown key at ``loc`` of a spec of class ``cls``."""
+    import difflib
+
+    section = _sub_spec_class(cls, loc[:-1]) if len(loc) > 1 else cls
+    if section is None:
+        return ""
+    keys = sorted(section.model_fields)
+    close = difflib.get_close_matches(loc[-1], keys, n=1)
+    return (f"; did you mean {close[0]!r}?" if close else "") + f" Valid keys here: {', '.join(keys)}"

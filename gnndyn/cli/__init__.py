@@ -43,7 +43,7 @@ def _setup() -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -145,13 +145,21 @@ def _fresh_folder(base: Path) -> Path:
 def _execute(spec, out: Optional[Path], *, default_out: Path, overwrite: bool = False) -> None:
     from gnndyn.experiments import run_experiment
 
+    from gnndyn.spec import preflight
+    from gnndyn.store import RunStore
+
     if out is None:
         out = default_out if overwrite else _fresh_folder(default_out)
+    try:  # refusals come before the "running" line: nothing has started
+        preflight(spec)
+        RunStore(out).check_claim(overwrite=overwrite)
+    except GnndynError as exc:
+        _fail(str(exc))
     console.print(f"running [bold]{spec.experiment}[/] (seed {spec.seed}, {spec.dtype}, {spec.device}) → {out}")
     try:
         store, result = run_experiment(spec, out, overwrite=overwrite)
     except DivergenceError as exc:
-        err.print(f"[bold red]diverged:[/] {exc}")
+        err.print(f"[bold red]diverged:[/] {escape(str(exc))}")
         err.print(f"what was recorded is in {out} (report: {out / 'report.html'})")
         raise typer.Exit(3)
     except GnndynError as exc:
@@ -162,7 +170,7 @@ def _execute(spec, out: Optional[Path], *, default_out: Path, overwrite: bool = 
     console.print(f"report: {(store.root / 'report.html').resolve()}")
     status = store.read_json("run.json").get("status")
     if status == "diverged":
-        err.print(f"[bold red]diverged:[/] {store.read_json('run.json').get('error')}")
+        err.print(f"[bold red]diverged:[/] {escape(str(store.read_json('run.json').get('error')))}")
         err.print(f"what was recorded is in {out}; verdicts on diverged series are marked 'not assessed'")
         raise typer.Exit(3)
 
@@ -200,13 +208,17 @@ def run(
 def rerun(
     run_dir: Annotated[Path, typer.Argument(help="A run folder (or its spec.json).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the new run (default RUN_DIR-rerun).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="Run on this device instead of the saved one: cpu or cuda[:i].")] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Re-run a saved spec; on the CPU the numbers are identical."""
     from gnndyn.experiments import load_spec
+    from gnndyn.spec import validate_spec
 
     try:
         spec = load_spec(run_dir)
+        if device is not None:
+            spec = validate_spec(type(spec), {**spec.model_dump(mode="json"), "device": device})
     except GnndynError as exc:
         _fail(str(exc))
     base = run_dir if run_dir.is_dir() else run_dir.parent
@@ -244,6 +256,10 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> No
     from gnndyn.store import RunStore
 
     store = RunStore(run_dir)
+    if not run_dir.exists():
+        _fail(f"{run_dir} does not exist; give a run folder (one that `gnndyn run` wrote).")
+    if not run_dir.is_dir():
+        _fail(f"{run_dir} is a file, not a run folder; give the folder that holds spec.json.")
     if not store.path("spec.json").exists():
         _fail(f"{run_dir} is not a run folder (no spec.json).")
     try:
@@ -276,7 +292,7 @@ def main() -> None:
     try:
         app()
     except GnndynError as exc:  # errors raised outside a command's own handling
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)
 
 

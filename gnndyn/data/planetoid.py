@@ -169,14 +169,11 @@ def _from_pyg(data) -> Graph:
     )
 
 
-def load_planetoid(name: str, data_root: str | os.PathLike | None = None, *, lcc: bool = False) -> Graph:
-    """Load a Planetoid graph as a :class:`Graph` (float64 features, class labels, public split).
-
-    Args:
-        name: ``cora``, ``citeseer`` or ``pubmed`` (any case).
-        data_root: folder holding ``<Name>/raw/``; see the module docstring for the default.
-        lcc: keep only the largest connected component (as Keriven does for the spectral gap).
-    """
+def locate_raw(name: str, data_root: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """The raw folder of Planetoid graph ``name`` and what it holds: ``"all"`` (every raw file), ``"structure"``
+    (all but PubMed's ``allx``). When neither root folder has them they are downloaded (see the module
+    docstring); a failed download is a :class:`GnndynError` naming the missing files and how to fix it.
+    Runs call this before they write anything, so a missing data root stops a run with nothing written."""
     proper = resolve("dataset", name, PLANETOID_NAMES)
     prefix = proper.lower()
     root = globals()["data_root"](data_root)
@@ -186,24 +183,39 @@ def load_planetoid(name: str, data_root: str | os.PathLike | None = None, *, lcc
     if not any(present.values()) and (nested / f"ind.{prefix}.graph").exists():
         raw = nested
         present = {s: (raw / f"ind.{prefix}.{s}").exists() for s in RAW_SUFFIXES}
-    meta = {"dataset": prefix, "root": proper, "features": "planetoid"}
     if all(present.values()):
+        return raw, "all"
+    if all(v for s, v in present.items() if s != "allx"):
+        return raw, "structure"
+    try:
+        return _download(root, proper, prefix), "all"
+    except CorruptFileError:
+        raise
+    except Exception as exc:  # network or permission problems
+        missing = [f"ind.{prefix}.{s}" for s, v in present.items() if not v]
+        raise GnndynError(
+            f"cannot load {proper}: {raw} lacks {', '.join(missing)} and the download failed ({exc}). "
+            f"Point --data-root (or ${ENV_VAR}) at a folder holding {proper}/raw/."
+        ) from exc
+
+
+def load_planetoid(name: str, data_root: str | os.PathLike | None = None, *, lcc: bool = False) -> Graph:
+    """Load a Planetoid graph as a :class:`Graph` (float64 features, class labels, public split).
+
+    Args:
+        name: ``cora``, ``citeseer`` or ``pubmed`` (any case).
+        data_root: folder holding ``<Name>/raw/``; see the module docstring for the default.
+        lcc: keep only the largest connected component (as Keriven does for the spectral gap).
+    """
+    raw, held = locate_raw(name, data_root)
+    proper = resolve("dataset", name, PLANETOID_NAMES)
+    prefix = proper.lower()
+    meta = {"dataset": prefix, "root": proper, "features": "planetoid"}
+    if held == "all":
         g = _from_pyg(read_planetoid_raw(raw, prefix))
-    elif all(v for s, v in present.items() if s != "allx"):
+    else:
         g = _structure_only(raw, prefix)
         meta["features"] = f"missing: ind.{prefix}.allx is not in {raw}; x is None"
-    else:
-        try:
-            raw = _download(root, proper, prefix)
-        except CorruptFileError:
-            raise
-        except Exception as exc:  # network or permission problems
-            missing = [f"ind.{prefix}.{s}" for s, v in present.items() if not v]
-            raise GnndynError(
-                f"cannot load {proper}: {raw} lacks {', '.join(missing)} and the download failed ({exc}). "
-                f"Point --data-root (or ${ENV_VAR}) at a folder holding {proper}/raw/."
-            ) from exc
-        g = _from_pyg(read_planetoid_raw(raw, prefix))
     g = g.with_(name=prefix, meta=meta)
     if lcc:
         g = g.largest_component()

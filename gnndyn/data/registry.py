@@ -99,6 +99,21 @@ def check_graph_params(name: str, params: dict[str, Any]) -> None:
             raise GnndynError(f"dataset {name!r}: {exc}.") from None
 
 
+def ensure_dataset(name: str, data_root: str | None = None) -> None:
+    """Make sure a stored data set can be read before a run writes anything: Planetoid's raw files are found
+    (or downloaded), the climate folder holds its six files; a generator needs nothing. Raises a
+    :class:`GnndynError` that says where it looked and how to point ``--data-root`` at the data."""
+    from gnndyn.data.climate import find_climate_dir
+    from gnndyn.data.planetoid import PLANETOID_NAMES, locate_raw
+
+    resolve("dataset", name, DATASETS)
+    key = str(name).lower().replace("_", "-")
+    if key in PLANETOID_NAMES:
+        locate_raw(key, data_root)
+    elif key == "us-climate":
+        find_climate_dir(data_root)
+
+
 def load_graph(name: str, *, lcc: bool = False, **params: Any) -> Graph:
     """Build or load the graph ``name`` with ``params``; ``lcc=True`` keeps the largest component.
 

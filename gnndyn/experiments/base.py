@@ -121,6 +121,13 @@ def make_spec(name: str, overrides: list[str] | dict[str, Any] | None = None, **
     exp = get_experiment(name)
     spec = exp.default_spec()
     top = {k: v for k, v in fields.items() if v is not None}
+    given = {o.split("=", 1)[0].strip(): o.split("=", 1)[1].strip() for o in overrides or [] if "=" in o} \
+        if isinstance(overrides, list) else dict(overrides or {})
+    both = sorted(set(top) & set(given))
+    if both:
+        k = both[0]
+        raise GnndynError(f"{k} is given twice, as --{k.replace('_', '-')} {top[k]} and as --set {k}={given[k]}; "
+                          f"give it once.")
     if top:
         unknown = sorted(set(top) - set(exp.spec_cls.model_fields))
         if unknown:
@@ -212,12 +219,28 @@ def run_experiment(spec: ExperimentSpec, out: str | os.PathLike, *, figures: boo
     a divergence the experiment recorded and survived returns normally with ``run.json`` saying
     ``diverged``.
     """
-    from datetime import datetime, timezone
 
     exp = get_experiment(spec.experiment)
     preflight(spec)
     store = RunStore(out)
     store.claim(overwrite=overwrite)
+    try:
+        result = _run_claimed(exp, spec, store, figures=figures)
+    except BaseException as exc:
+        failed = not isinstance(exc, DivergenceError)
+        kept = store.previous is not None and failed
+        store.settle(keep_new=not failed)
+        if kept and isinstance(exc, GnndynError):
+            raise GnndynError(f"{exc} The earlier run in {store.root} was kept as it was.") from exc
+        raise
+    store.settle(keep_new=True)
+    return store, result
+
+
+def _run_claimed(exp: Experiment, spec: ExperimentSpec, store: RunStore, *, figures: bool) -> ExperimentResult:
+    """The body of :func:`run_experiment`, in a claimed folder."""
+    from datetime import datetime, timezone
+
     store.write_json("spec.json", spec.model_dump(mode="json"))
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
@@ -228,7 +251,7 @@ def run_experiment(spec: ExperimentSpec, out: str | os.PathLike, *, figures: boo
             "experiment": exp.name, "paper": exp.paper, "description": exp.description, "status": status,
             "error": error, "started": started, "wall_time_s": time.perf_counter() - t0, "dtype": spec.dtype,
             "device": spec.device, "versions": _versions(), "completed": list(completed), "summary": result.summary,
-            **extra,
+            **({"replaces": store.previous.name} if store.previous is not None else {}), **extra,
         })
 
     record("running", None, ExperimentResult())
@@ -276,7 +299,7 @@ def run_experiment(spec: ExperimentSpec, out: str | os.PathLike, *, figures: boo
         write_report(store)
         completed.append("report")
         record(status, error, result, **extra)
-    return store, result
+    return result
 
 
 class _DrawingStore(RunStore):

@@ -170,9 +170,25 @@ class RunStore:
     # a run folder's life
     def claim(self, *, overwrite: bool = False) -> None:
         """Make ``root`` this run's own folder: create it if new, refuse an existing non-empty one unless
-        ``overwrite`` (which removes it whole first), and refuse a path that is a regular file."""
-        import shutil
+        ``overwrite``, and refuse a path that is a regular file.
 
+        ``overwrite`` replaces a gnndyn run folder whole, but only once the new run has finished: the earlier
+        folder is moved aside (a hidden sibling, :attr:`previous`) and :meth:`settle` then deletes it, or,
+        when the new run failed, puts it back. A run killed outright leaves both: the new folder says it is
+        incomplete, and the earlier one is in the hidden sibling named in ``run.json`` (``replaces``)."""
+        self.check_claim(overwrite=overwrite)
+        r = self.root
+        if r.is_dir() and any(r.iterdir()):
+            import os
+            import time
+
+            aside = r.with_name(f".{r.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+            r.rename(aside)
+            self.previous = aside
+        r.mkdir(parents=True, exist_ok=True)
+
+    def check_claim(self, *, overwrite: bool = False) -> None:
+        """Raise the error :meth:`claim` would raise, changing nothing."""
         r = self.root
         if r.exists() and not r.is_dir():
             raise GnndynError(f"--out {r} is an existing file, not a folder; give a folder path for the run "
@@ -184,8 +200,27 @@ class RunStore:
             if not (r / "spec.json").exists() and not (r / "run.json").exists():
                 raise GnndynError(f"--overwrite refuses to delete {r}: it is not a gnndyn run folder (no spec.json "
                                   f"or run.json). Give another --out.")
-            shutil.rmtree(r)
-        r.mkdir(parents=True, exist_ok=True)
+
+    #: the earlier run folder moved aside by ``claim(overwrite=True)``, until :meth:`settle`
+    previous: Path | None = None
+
+    def settle(self, *, keep_new: bool) -> None:
+        """End an overwrite: delete the earlier folder (``keep_new``) or delete the new one and put the earlier
+        back. Nothing happens when no folder was replaced."""
+        import shutil
+
+        prev, self.previous = self.previous, None
+        if prev is None or not prev.exists():
+            return
+        if keep_new:
+            shutil.rmtree(prev)
+            if self.path("run.json").exists():
+                run = self.read_json("run.json")
+                if run.pop("replaces", None) is not None:
+                    self.write_json("run.json", run)
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+            prev.rename(self.root)
 
     def incomplete(self, *, include_report: bool = True) -> str | None:
         """Why this folder is not a finished run, in words (``None`` when it is one). With
@@ -201,6 +236,12 @@ class RunStore:
         missing = [s for s in (STAGES if include_report else STAGES[:3]) if s not in done]
         if missing:
             return f"the run ended ({status}) but did not complete: {', '.join(missing)} missing"
+        gone = [f for stage, f in (("metrics", "metrics.parquet"), ("checks", "checks.json"))
+                if stage in done and not self.path(f).exists()]
+        if gone:
+            return (f"{' and '.join(gone)} {'is' if len(gone) == 1 else 'are'} missing, though run.json says the run "
+                    f"wrote {'it' if len(gone) == 1 else 'them'} (deleted or moved since); what is shown lacks "
+                    f"{'its numbers' if len(gone) == 1 else 'their numbers'}")
         return None
 
     # reading
@@ -222,7 +263,23 @@ class RunStore:
         return self.read_json("spec.json")
 
     def checks(self) -> list[dict[str, Any]]:
-        return self.read_json("checks.json") if self.path("checks.json").exists() else []
+        """The verdicts of ``checks.json`` (``[]`` when absent). A file that is not a list of verdicts (objects
+        with a ``name`` and a true/false ``holds``) raises CorruptFileError naming it, so that no report shows
+        verdicts the run never reached."""
+        if not self.path("checks.json").exists():
+            return []
+        data = self.read_json("checks.json")
+        bad = (None if isinstance(data, list) else f"it holds a {type(data).__name__}, not a list of verdicts")
+        if bad is None:
+            for i, c in enumerate(data):
+                if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not isinstance(c.get("holds"), bool):
+                    bad = (f"entry {i} is not a verdict (an object with a 'name' and a true/false 'holds'); "
+                           f"got {json.dumps(c)[:80]}")
+                    break
+        if bad:
+            raise CorruptFileError(self.path("checks.json"), bad,
+                                   "it was edited or damaged; restore it, or re-create the run with gnndyn rerun")
+        return data
 
     def metrics(self) -> pd.DataFrame:
         p = self.root / "metrics.parquet"

@@ -11,7 +11,7 @@ import inspect
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from gnndyn.data.registry import dataset_params
 from gnndyn.errors import DivergenceError
@@ -69,6 +69,15 @@ def check_degrees(graph: GraphSpec, degrees: list | None) -> None:
                          f"set degrees=null to run it as given")
     if not degrees:
         raise ValueError("degrees must be a non-empty list (or null)")
+    key = degree_key(graph.name)
+    for i, v in enumerate(degrees):  # each swept graph passes the generator's own checks (degree < n...)
+        params = {k: p for k, p in graph_params(graph).items() if k != "p"}
+        params[key] = v
+        try:
+            GraphSpec(name=graph.name, lcc=graph.lcc, **params)
+        except ValidationError as exc:
+            msg = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise ValueError(f"degrees[{i}] = {v:g}: {msg}") from None
 
 
 def check_lrs(lrs: list[float], k: int, what: str) -> None:
@@ -96,7 +105,9 @@ class PopulationGDSpec(Spec):
     @field_validator("lrs")
     @classmethod
     def _pos(cls, v: list[float]) -> list[float]:
-        if not v or any(not x > 0 for x in v):
+        if not v:
+            raise ValueError("is empty; give at least one step size, e.g. train.lrs=[1.0]")
+        if any(not x > 0 for x in v):
             raise ValueError(f"every step size must be > 0; got {v}")
         return v
 

@@ -29,7 +29,7 @@ from typing import Literal
 
 import pandas as pd
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, make_model, measure, note_assumptions, \
@@ -64,6 +64,22 @@ class SpuriousStationarySpec(ExperimentSpec):
         if not v or any(not 0 < s <= 1 for s in v):
             raise ValueError(f"label scales must lie in (0, 1] (Assumption 3 with D′ = 1); got {v}")
         return v
+
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "SpuriousStationarySpec":
+        """``ns`` is non-empty and every size gives a valid graph (p_in, p_out rescaled as :func:`_graph_at` does)."""
+        if not self.ns:
+            raise ValueError("ns is empty; give at least one graph size, e.g. ns=[250, 500]")
+        for i, n in enumerate(self.ns):
+            if n < 2:
+                raise ValueError(f"ns[{i}] = {n}: a graph size must be at least 2")
+            try:
+                _graph_at(self, n)
+            except ValidationError as exc:
+                msg = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+                raise ValueError(f"ns[{i}] = {n}: {msg}") from None
+        return self
 
 
 def _graph_at(spec: SpuriousStationarySpec, n: int) -> GraphSpec:

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from gnndyn.data import generators
+from gnndyn.data.climate import MEASURES
 from gnndyn.data.generators import barabasi_albert, erdos_renyi, knn_ring, sbm
 from gnndyn.data.graph import Graph
 from gnndyn.errors import GnndynError, resolve
@@ -49,6 +51,8 @@ PAPER = thy.PAPER
 FAMILIES = ("erdos-renyi", "knn-ring", "sbm", "barabasi-albert")
 #: the paper's five shift operators (§6.1.1) and their labels in its figures
 OPERATORS = ("adj", "sl-adj", "nor-sl-adj", "lap", "nor-lap")
+#: the training rules: gradient flow (3.1) and Remark 6.1's per-layer normalized flow
+RULES = ("flow", "normalized-flow")
 LABELS = {"adj": "Adj", "sl-adj": "S-L Adj", "nor-sl-adj": "Nor. S-L Adj", "lap": "L", "nor-lap": "Nor. L"}
 COLORS = {"adj": "#1f77b4", "sl-adj": "#ff7f0e", "nor-sl-adj": "#2ca02c", "lap": "#d62728", "nor-lap": "#9467bd"}
 SBM_FRACTION = 66 / 200  # SBM(66, 134, p, q): the first block's share of the nodes
@@ -83,6 +87,15 @@ class PatelSpec(ExperimentSpec):
     seeds: Seeds = 2
     threads: Threads = 1
 
+    #: names checked when the spec is built (fields a spec lacks are skipped): the §6.1 families, the paper's
+    #: five operators, the two training rules, the climate measure used as label
+    name_fields = {
+        **{f: ("graph family", FAMILIES) for f in ("family", "families")},
+        **{f: ("operator", OPERATORS) for f in ("operators", "a_operator")},
+        "rule": ("rule", RULES),
+        "label": ("measure", tuple(MEASURES)),
+    }
+
 
 # ------------------------------------------------------------------------------------------------ data
 def synthetic_graph(family: str, n: int, param: float, d_x: int, seed: int, *, sbm_p: float = 0.15) -> Graph:
@@ -96,6 +109,24 @@ def synthetic_graph(family: str, n: int, param: float, d_x: int, seed: int, *, s
         n1 = int(round(SBM_FRACTION * n))
         return sbm([n1, int(n) - n1], p_in=float(sbm_p), p_out=float(param), feature_dim=d_x, seed=seed)
     return barabasi_albert(int(n), int(param), feature_dim=d_x, seed=seed)
+
+
+def check_family_params(family: str, n: int, params: Sequence[float], d_x: int, *, sbm_p: float = 0.15) -> None:
+    """Each parameter value of a §6.1 family sweep passes the generator's own range checks (p, q in [0, 1],
+    1 ≤ m < n for BA(n, m), an integer k < n for K_k(n)…) without sampling anything; the error names the value."""
+    if not params:
+        raise GnndynError(f"params is empty; give at least one value of the {family} parameter.")
+    with generators.dry_run():
+        for i, p in enumerate(params):
+            if family in ("knn-ring", "barabasi-albert") and float(p) != int(p):
+                raise GnndynError(f"params[{i}] = {p}: the {family} parameter is an integer "
+                                  f"({'k' if family == 'knn-ring' else 'm'}).")
+            try:
+                synthetic_graph(family, n, p, d_x, 0, sbm_p=sbm_p)
+            except (generators.Validated, generators.MissingParameterError):
+                continue
+            except GnndynError as exc:
+                raise GnndynError(f"params[{i}] = {p:g}: {exc}") from None
 
 
 def paper_targets(g: Graph, epsilon: float = 0.1) -> np.ndarray:
@@ -175,7 +206,7 @@ def solve(problem: thy.Problem, Ws0: Sequence[np.ndarray], *, rule: str = "flow"
     """
     from scipy.integrate import RK45
 
-    rule = resolve("rule", rule, {"flow": "flow", "normalized-flow": "normalized-flow"})
+    rule = resolve("rule", rule, {r: r for r in RULES})
     if not (T > 0 and math.isfinite(T)):
         raise GnndynError(f"the horizon T must be a positive finite time; got {T}.")
     f = _Field(problem, rule == "normalized-flow")

@@ -25,10 +25,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from gnndyn.data.climate import load_us_climate
-from gnndyn.errors import resolve
+from gnndyn.data.climate import _years, load_us_climate
+from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.patel import common as C
 from gnndyn.store.run import RunStore
@@ -56,6 +56,18 @@ class PatelFig8Spec(C.PatelSpec):
     max_steps: int = Field(400_000, ge=10)
     seeds: C.Seeds = 1
     nodes: int | None = Field(None, ge=2, description="keep the first this many counties (tests); None = all")
+
+    @model_validator(mode="after")
+    def _year(self) -> "PatelFig8Spec":
+        """``year`` names years of the data (2000–2011), a list of them, or ``all``."""
+        try:
+            _years(self.year)
+        except GnndynError as exc:
+            raise ValueError(str(exc).removeprefix("us-climate: ")) from None
+        return self
+
+    def datasets_used(self) -> list[str]:
+        return ["us-climate"]
 
 
 def climate_graph(spec: PatelFig8Spec):

@@ -29,7 +29,7 @@ from gnndyn.errors import GnndynError
 from gnndyn.experiments.base import with_torch_threads
 from gnndyn.models.linear_gnn import make_xu_data
 from gnndyn.models.patel import propagated
-from gnndyn.operators.builders import build_operator
+from gnndyn.operators.builders import OPERATORS, build_operator
 from gnndyn.spec import ExperimentSpec
 from gnndyn.store.metrics import Recorder
 from gnndyn.theory import patel as thy
@@ -37,6 +37,10 @@ from gnndyn.theory.patel.energy import imbalance_drift
 
 Seeds = Annotated[int, Field(ge=1, description="number of seeds, from `seed` on")]
 Threads = Annotated[int, Field(ge=1, description="torch intra-op threads (1 is fastest on a shared 2-core machine)")]
+
+
+#: the graphs of the §4–§5 problem: built from n (and p for G(n, p)) with d_x feature columns
+THEORY_GRAPHS = ("erdos-renyi", "csbm")
 
 
 class PatelTheorySpec(ExperimentSpec):
@@ -53,6 +57,9 @@ class PatelTheorySpec(ExperimentSpec):
     labelled: float = Field(0.75, gt=0, le=1, description="n̄/n")
     seeds: Seeds = 1
     threads: Threads = 1
+
+    #: names checked when the spec is built: the graphs that take (n, feature_dim) and every gnndyn operator
+    name_fields = {"graph": ("graph", THEORY_GRAPHS), "operator": ("operator", tuple(OPERATORS))}
 
 
 def grouped_targets(x: np.ndarray, adjacency, d_y: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import ExperimentResult, RunContext
@@ -45,6 +45,15 @@ class SweepSpec(C.PatelSpec):
     rtol: float = Field(1e-8, gt=0, description="RK45's relative tolerance")
     max_wall_s: float = Field(600.0, gt=0, description="wall-clock budget of one flow (s)")
     sbm_p: float = Field(0.15, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _params(self) -> "SweepSpec":
+        """Every value in ``params`` is a valid parameter of ``family`` at this n (checked before any run)."""
+        try:
+            C.check_family_params(self.family, self.n, self.params, self.d_x, sbm_p=self.sbm_p)
+        except GnndynError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 def series_name(family: str, param: float, op: str) -> str:

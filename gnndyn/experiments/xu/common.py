@@ -18,25 +18,28 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from gnndyn.data.graph import Graph
 from gnndyn.data.registry import DATASETS, load_graph
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import torch_threads, with_torch_threads  # noqa: F401  (re-exported)
-from gnndyn.models.linear_gnn import XuData, XuGNN, XuObjective, make_xu_data, random_labels
+from gnndyn.models.linear_gnn import ACTIVATIONS, INITS, XuData, XuGNN, XuObjective, make_xu_data, random_labels
 from gnndyn.operators.builders import OPERATORS, build_operator
 from gnndyn.probes.base import Probe, ProbeContext
 from gnndyn.probes.schedules import Schedule, every
 from gnndyn.spec import ExperimentSpec
 from gnndyn.store.metrics import Recorder
 from gnndyn.theory import xu as thy
+from gnndyn.training.optimizers import OPTIMIZERS
 
 # ------------------------------------------------------------------------------------------------ specs
 Seeds = Annotated[int, Field(ge=1, description="number of seeds, from `seed` on")]
 Threads = Annotated[int, Field(ge=1, description="torch intra-op threads (1 is fastest on a shared 2-core machine)")]
 
 _SHARED_LAST = ("seeds", "threads")
+#: the data sets Xu et al.'s experiments take by name: node features and class labels with default parameters
+XU_DATASETS = ("cora", "citeseer", "pubmed", "csbm")
 
 
 class XuSpec(ExperimentSpec):
@@ -46,6 +49,28 @@ class XuSpec(ExperimentSpec):
 
     seeds: Seeds = 2
     threads: Threads = 1
+
+    #: the names Xu et al.'s fields may hold, checked when the spec is built (fields a spec lacks are skipped)
+    name_fields = {
+        **{f: ("dataset", XU_DATASETS) for f in ("dataset", "datasets", "time_dataset", "sweep_datasets")},
+        **{f: ("operator", tuple(OPERATORS)) for f in ("operator", "operators", "time_operator", "sweep_operators")},
+        "optimizer": ("optimizer", tuple(OPTIMIZERS)),
+        "init": ("init", INITS),
+        **{f: ("activation", ACTIVATIONS) for f in ("activation", "activations")},
+    }
+
+    @model_validator(mode="after")
+    def _nodes(self) -> "XuSpec":
+        """``nodes`` (the labelled set I) is ``train``, ``all`` or a positive count."""
+        nodes = getattr(self, "nodes", None)
+        if isinstance(nodes, str) and nodes not in ("train", "all"):
+            try:
+                k = int(nodes)
+            except ValueError:
+                k = 0
+            if k < 1:
+                raise ValueError(f"nodes must be 'train' (the public split), 'all' or a positive count k; got {nodes!r}")
+        return self
 
     @model_serializer(mode="wrap")
     def _shared_fields_last(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

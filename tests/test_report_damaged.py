@@ -1,0 +1,77 @@
+"""``gnndyn report`` on a folder that was damaged after its run: it never shows verdicts the run did not
+record, says what is missing (exit 1, an "incomplete" banner), and names a malformed file without writing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gnndyn.cli import app
+from gnndyn.errors import CorruptFileError
+from gnndyn.store import RunStore
+
+runner = CliRunner()
+AT_INIT = ["--set", "graph.n=60", "--set", "model.depth=2", "--set", "model.width=4", "--set", "mlp=false"]
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("rep") / "A"
+    res = runner.invoke(app, ["run", "oversmoothing-at-init", "--out", str(out), *AT_INIT])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.fixture
+def copy(finished, tmp_path) -> Path:
+    d = tmp_path / "B"
+    shutil.copytree(finished, d)
+    return d
+
+
+@pytest.mark.parametrize("gone", ["checks.json", "metrics.parquet"])
+def test_a_deleted_file_makes_the_report_incomplete(copy, gone):
+    assert RunStore(copy).incomplete() is None
+    (copy / gone).unlink()
+    why = RunStore(copy).incomplete()
+    assert why.startswith(f"{gone} is missing, though run.json says the run wrote it")
+    res = runner.invoke(app, ["report", str(copy)])
+    assert res.exit_code == 1, res.output
+    assert f"incomplete run: {gone} is missing" in _flat(res.output)
+    html = (copy / "report.html").read_text()
+    assert "INCOMPLETE RUN" in html
+    if gone == "checks.json":  # no verdict row is shown: none was recorded
+        assert "<td class='word'>" not in html
+    else:
+        assert "<td class='word'>" in html
+
+
+@pytest.mark.parametrize("text,problem", [
+    ('{"a": 1}', "it holds a dict, not a list of verdicts"),
+    ("[1, 2]", "entry 0 is not a verdict (an object with a 'name' and a true/false 'holds'); got 1"),
+    ('[{"name": "x", "holds": "yes"}]', "entry 0 is not a verdict"),
+])
+def test_a_malformed_checks_file_is_named_and_nothing_is_written(copy, text, problem):
+    (copy / "checks.json").write_text(text)
+    before = (copy / "report.html").read_bytes()
+    with pytest.raises(CorruptFileError, match="not a"):
+        RunStore(copy).checks()
+    res = runner.invoke(app, ["report", str(copy)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert f"{copy / 'checks.json'}: {problem}" in _flat(res.output)
+    assert (copy / "report.html").read_bytes() == before
+
+
+def test_report_of_a_missing_folder_or_a_file_says_so(tmp_path):
+    res = runner.invoke(app, ["report", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and f"{tmp_path / 'nope'} does not exist" in _flat(res.output)
+    (tmp_path / "f.txt").write_text("x")
+    res = runner.invoke(app, ["report", str(tmp_path / "f.txt")])
+    assert res.exit_code == 2 and "is a file, not a run folder" in _flat(res.output)
