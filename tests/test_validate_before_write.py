@@ -57,6 +57,9 @@ BAD_NAMES = [
     ("patel-fig5", "params=[8.5]", "params[0] = 8.5: the knn-ring parameter is an integer (k)"),
     ("patel-fig7", "params=[0]", "params[0] = 0: barabasi_albert needs 1 ≤ m < n=200"),
     ("patel-fig3", "params=[]", "params is empty"),
+    ("patel-fig2", 'family_params={"knn-ring": 7}', "family_params.knn-ring: knn_ring needs an even k"),
+    ("patel-fig4", 'operators=["adj","sl-adj"]', "the normalized flow needs a horizon T per operator; horizons has "
+                                                 "['adj', 'lap', 'nor-lap'], not sl-adj"),
     ("awasthi-fig1", "degrees=[3,200]", "degrees[1] = 200: degree must satisfy 0 ≤ degree < n=20; got 200"),
     ("spurious-stationary-points", "ns=[0]", "ns[0] = 0: a graph size must be at least 2"),
     ("spurious-stationary-points", "ns=[]", "ns is empty"),
@@ -81,6 +84,8 @@ def test_good_names_pass_in_any_case_and_with_underscores():
     spec = make_spec("xu-fig1", ["optimizer=GD", 'operators=["GCN","gin"]', "nodes=12", "init=Uniform"])
     assert spec.optimizer == "GD" and spec.nodes == "12"
     assert make_spec("patel-fig4", ["rule=normalized_flow"]).rule == "normalized_flow"
+    spec = make_spec("patel-fig4", ['horizons={"sl-adj": 1.0}', 'operators=["adj","sl-adj"]'])
+    assert spec.horizons == {"adj": 2.5, "lap": 0.25, "nor-lap": 5.0, "sl-adj": 1.0}
 
 
 def test_a_value_shown_in_brackets_is_printed_not_taken_for_markup(tmp_path):

@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gnndyn.algebra.spectrum import row_space
 from gnndyn.errors import GnndynError, resolve
@@ -49,6 +49,20 @@ class PatelFig2Spec(C.PatelSpec):
     nbar: list[int] = Field(default_factory=lambda: list(range(5, 101, 5)))
     samples: int = Field(10, ge=1, description="labelled sets per n̄ and graph")
     adj_factor: float = Field(1.5, gt=1, description="Adj ≈ S-L Adj: mean curves within this factor")
+
+    @model_validator(mode="after")
+    def _family_params(self) -> "PatelFig2Spec":
+        """Every family has a parameter in ``family_params``, valid for its generator at this n."""
+        for f in self.families:
+            key = f.replace("_", "-").lower()
+            if key not in self.family_params:
+                raise ValueError(f"family_params has no parameter for {f!r}; it has {sorted(self.family_params)} "
+                                 f"(e.g. --set 'family_params={{\"{key}\": 0.1}}')")
+            try:
+                C.check_family_params(key, self.n, [self.family_params[key]], self.d_x, sbm_p=self.sbm_p)
+            except GnndynError as exc:
+                raise ValueError(f"family_params.{key}: {str(exc).split(': ', 1)[1]}") from None
+        return self
 
 
 def sigma_small_of(Z: np.ndarray) -> tuple[float, int]:

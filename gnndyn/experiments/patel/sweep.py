@@ -53,6 +53,12 @@ class SweepSpec(C.PatelSpec):
             C.check_family_params(self.family, self.n, self.params, self.d_x, sbm_p=self.sbm_p)
         except GnndynError as exc:
             raise ValueError(str(exc)) from None
+        if self.rule.replace("_", "-").lower() == "normalized-flow":
+            lacking = [op for op in self.operators if op not in self.horizons]
+            if lacking:
+                raise ValueError(f"the normalized flow needs a horizon T per operator; horizons has "
+                                 f"{sorted(self.horizons) or 'none'}, not {', '.join(lacking)} (e.g. --set "
+                                 f"'horizons={{\"{lacking[0]}\": 1.0}}')")
         return self
 
 
