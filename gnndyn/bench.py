@@ -12,7 +12,9 @@
   over the median time of one product, against the device's peak where it is known (CUDA).
 * **Memory.** Peak RSS (and peak CUDA memory) of one step in a fresh subprocess (:func:`memory_child`).
 
-The results are printed and, with ``json_path``, written as JSON.
+The results are printed and, with ``json_path``, written as JSON. Every option is checked
+(:func:`check_options`, :func:`check_json_path`) before anything is built, timed or printed; the messages
+name the command-line options of ``gnndyn bench``.
 """
 
 from __future__ import annotations
@@ -30,29 +32,26 @@ from typing import Any
 import torch
 
 from gnndyn import bench_contenders as bc
-from gnndyn.errors import GnndynError, resolve
-
-CONTENDERS = ("gnndyn", "gnndyn+probes", "fair", "plain", "pyg", "floor")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+from gnndyn.bench_options import (  # noqa: F401  (re-exported: the options' checks live there)
+    CONTENDERS,
+    DTYPES,
+    LAM,
+    MIN_DEGREE,
+    MIN_NODES,
+    MU,
+    BenchFailure,
+    _check_int,
+    check_device,
+    check_json_path,
+    check_options,
+    max_degree,
+)
+from gnndyn.errors import GnndynError
 
 
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-
-
-def check_device(device: str) -> torch.device:
-    """``device`` as a torch device, or a clear error when it is not usable here."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise GnndynError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'.") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GnndynError(f"device {device!r} asked for, but torch {torch.__version__} sees no CUDA device; "
-                          "use --device cpu or install a CUDA build of torch on a machine with a GPU.")
-    if dev.type not in ("cpu", "cuda"):
-        raise GnndynError(f"device {device!r}: the benchmark runs on 'cpu' or 'cuda'.")
-    return dev
 
 
 def _setup(nodes: int, degree: float, depth: int, width: int, device: str, dtype: torch.dtype, seed: int = 0):
@@ -61,7 +60,7 @@ def _setup(nodes: int, degree: float, depth: int, width: int, device: str, dtype
     from gnndyn.operators import build_operator
 
     t0 = time.perf_counter()
-    g = csbm(nodes, 2, avg_degree=degree, lam=2.0, mu=4.0, feature_dim=width, seed=seed)
+    g = csbm(nodes, 2, avg_degree=degree, lam=LAM, mu=MU, feature_dim=width, seed=seed)
     t_gen = time.perf_counter() - t0
     op = build_operator("gossip", g).to(device, dtype)
     x, y = g.x.to(device, dtype), g.y.to(device)
@@ -174,14 +173,9 @@ def profile_step(step: bc.Step, rows: int = 15) -> str:
 def step_benchmark(*, nodes: int, degree: float, depth: int, width: int, rounds: int, device: str, dtype: str,
                    lr: float = 0.1, contenders=CONTENDERS) -> dict[str, Any]:
     """Build every contender, check their losses agree, time interleaved rounds; a JSON-ready dict."""
-    if rounds < 1:
-        raise GnndynError(f"rounds must be ≥ 1; got {rounds}.")
-    if not contenders:
-        raise GnndynError(f"name at least one contender of {', '.join(CONTENDERS)}.")
-    tdt = resolve("dtype", dtype, DTYPES)
-    check_device(device)
-    for c in contenders:
-        resolve("contender", c, {k: k for k in CONTENDERS})
+    dtype, contenders = check_options(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds,
+                                      device=device, dtype=dtype, contenders=contenders)
+    tdt = DTYPES[dtype]
     info, op, x, y, model = _setup(nodes, degree, depth, width, device, tdt)
     steps = build_contenders(op, x, y, model, lr, contenders)
     losses = {n: float(s()) for n, s in steps.items()}  # first step: same weights everywhere
@@ -215,8 +209,10 @@ def stacked_vs_separate(*, nodes: int, degree: float, depth: int, width: int, re
     from gnndyn.models import DeepGNN, get_loss
     from gnndyn.models.stacked import StackedDeepGNN
 
-    check_device(device)
-    tdt = resolve("dtype", dtype, DTYPES)
+    dtype, _ = check_options(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds, replicas=replicas,
+                             device=device, dtype=dtype)
+    _check_int("--replicas", replicas, 1)
+    tdt = DTYPES[dtype]
     info, op, x, y, _ = _setup(nodes, degree, depth, width, device, tdt)
     ce = get_loss("cross-entropy")
     models = [DeepGNN(width, width, 2, depth, "tanh", seed=s, dtype=tdt).to(device) for s in range(replicas)]
@@ -274,13 +270,29 @@ def memory_child(nodes: int, degree: float, depth: int, width: int, device: str,
     return out
 
 
+def _worker_reason(returncode: int, stderr: str) -> str:
+    """One line on why a worker process failed: its error message, or the signal that killed it."""
+    if returncode < 0:
+        sig = -returncode
+        hint = " (SIGKILL: most often the out-of-memory killer; try a smaller --memory-nodes)" if sig == 9 else ""
+        return f"killed by signal {sig}{hint}"
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    last = lines[-1].removeprefix("error: ") if lines else "(no message)"
+    return f"exit code {returncode}: {last}"
+
+
 def memory_run(**kw: Any) -> dict[str, Any]:
-    """:func:`memory_child` in a fresh interpreter (earlier allocations of this process do not count)."""
+    """:func:`memory_child` in a fresh interpreter (earlier allocations of this process do not count).
+    A failed worker gives ``{"error": one line, "stderr": its last lines, **kw}``."""
     cmd = [sys.executable, "-m", "gnndyn.bench", "--memory", json.dumps(kw)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip()[-800:], **kw}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"error": _worker_reason(proc.returncode, proc.stderr), "stderr": proc.stderr.strip()[-800:], **kw}
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"error": f"the worker printed no result (stdout: {proc.stdout.strip()[-200:]!r})",
+                "stderr": proc.stderr.strip()[-800:], **kw}
 
 
 def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int = 40, width: int = 64,
@@ -288,14 +300,23 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
                        memory_probes: bool = True, device: str = "cpu", dtype: str = "float32",
                        json_path: str | Path | None = None, profile: bool = False, replicas: int = 0,
                        contenders: tuple[str, ...] = CONTENDERS, console=None) -> dict[str, Any]:
-    """Print and return the interleaved step timings, ratios, spmm bandwidth and (optionally) peak memory."""
+    """Print and return the interleaved step timings, ratios, spmm bandwidth and (optionally) peak memory.
+
+    Every option and ``json_path`` are checked first (:class:`GnndynError`, nothing printed or timed); a
+    failed peak-memory worker or JSON write raises :class:`BenchFailure` once the rest is printed and saved.
+    """
+    dtype, contenders = check_options(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds,
+                                      memory_nodes=memory_nodes, memory_degree=memory_degree,
+                                      memory_depth=memory_depth, replicas=replicas, device=device, dtype=dtype,
+                                      contenders=tuple(contenders))
+    json_path = check_json_path(json_path)
     say = console.print if console is not None else print
     if rounds < 5:
         say(f"note: {rounds} rounds (fewer than 5): spreads are rough.")
     say(f"step benchmark: CSBM n={nodes}, avg degree {degree}, depth {depth}, width {width}, {dtype}, {device}, "
         f"{torch.get_num_threads()} threads, {rounds} interleaved rounds")
     res = step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds, device=device, dtype=dtype,
-                         contenders=tuple(contenders))
+                         contenders=contenders)
     say(f"  graph: {res['edges']} edges, nnz(P) = {res['nnz']} (generated in {res['generate_s']:.2f} s); "
         f"losses agree (first and last step): {res['same_loss']} (max rel. diff "
         f"{max(res['loss_rel_diff'].values()):.1e}, {max(res['loss_after_rel_diff'].values()):.1e})")
@@ -320,6 +341,7 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
         res["stacked"] = sv
         say(f"  {replicas} seeds stacked (n × {replicas}·{width}) / {replicas} separate passes: "
             f"{sv['stacked/separate']:.3f} (losses agree to {sv['loss_max_abs_diff']:.1e})")
+    failures: list[tuple[str, str]] = []  # (what failed, how to fix it)
     if memory_nodes:
         res["memory"] = []
         for probes in ([False, True] if memory_probes else [False]):
@@ -330,18 +352,36 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
             res["memory"].append(mem)
             if "error" in mem:
                 say(f"  memory run failed: {mem['error']}")
+                fix = ("rerun with other --memory-nodes, --memory-degree or --memory-depth, or with --memory-nodes 0 "
+                       "to skip the peak-memory runs")
+                failures.append((f"the peak-memory run with probes={probes} failed ({mem['error']})", fix))
             else:
                 say(f"  {mem['edges']} edges, generated in {mem['generate_s']:.1f} s, step {mem['step_s']:.1f} s, "
                     f"peak RSS {mem['peak_rss_mib']:.0f} MiB (peak during setup {mem['rss_after_setup_mib']:.0f} MiB, "
                     f"held after setup {mem['rss_now_after_setup_mib']:.0f} MiB)")
+    written = False
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(res, indent=1))
-        say(f"  wrote {json_path}")
+        try:
+            json_path.write_text(json.dumps(res, indent=1))
+            written = True
+        except OSError as exc:
+            fix = "free space or fix the folder's permissions, or give another --json path"
+            failures.append((f"could not write --json {json_path} ({exc.strerror or exc})", fix))
+        else:
+            say(f"  wrote {json_path}")
+    if failures:
+        kept = "The results above were printed" + (f" and written to {json_path}" if written else "")
+        raise BenchFailure("; ".join(what for what, _ in failures) + f". {kept}. To fix: "
+                           + "; ".join(dict.fromkeys(fix for _, fix in failures)) + ".")
     return res
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--memory":
-        print(json.dumps(memory_child(**json.loads(sys.argv[2]))))
+        try:
+            print(json.dumps(memory_child(**json.loads(sys.argv[2]))))
+        except GnndynError as exc:  # one line for the parent (memory_run) to show
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
     else:
         run_step_benchmark()

@@ -9,8 +9,38 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from gnndyn.cli import SetOpt, _fail, _print_rows, _warn_repeated, app, console, err
+from gnndyn.cli import SetOpt, _fail, _print_rows, _warn_repeated, app, console
 from gnndyn.errors import GnndynError
+
+SPECTRAL_METHODS = ("auto", "dense", "lanczos")
+
+
+def _check_set_keys(dataset: str, params: dict, accepted: dict) -> None:
+    """graph-info's ``--set`` takes the dataset's parameters only: an unknown key is an error listing the ones
+    it takes (never the data root, which ``--data-root`` sets, nor an operator's parameters, which graph-info
+    leaves at their defaults)."""
+    import difflib
+    import inspect
+
+    from gnndyn.operators import OPERATORS
+
+    settable = [k for k in accepted if k != "data_root"]
+    for key in params:
+        if key in settable:
+            continue
+        if key == "data_root" and "data_root" in accepted:
+            raise GnndynError(f"--set data_root: give the data folder of {dataset!r} with --data-root DIR, not --set.")
+        takes = (f"it takes: {', '.join(settable)}" if settable
+                 else "it takes none" + (" (its data folder is given with --data-root)" if "data_root" in accepted else ""))
+        owners = sorted(name for name, fn in OPERATORS.items() if key in list(inspect.signature(fn).parameters)[1:])
+        if owners:
+            why = (f" {key} is a parameter of the {' and '.join(owners)} operator, which graph-info builds with its "
+                   "defaults; it cannot be set here.")
+        else:
+            close = difflib.get_close_matches(key, settable, n=1)
+            why = f" Did you mean {close[0]!r}?" if close else ""
+        raise GnndynError(f"--set {key}: {dataset!r} has no parameter {key!r}; graph-info's --set takes the "
+                          f"dataset's parameters, and {takes}.{why}")
 
 
 @app.command("graph-info")
@@ -24,7 +54,7 @@ def graph_info(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Size, degrees, components and the operator's spectral facts (λ, spectral gap 1 − λ) of a graph."""
-    from gnndyn.data.registry import DATASETS, dataset_params, load_graph
+    from gnndyn.data.registry import DATASETS, check_graph_params, dataset_params, load_graph
     from gnndyn.errors import resolve
     from gnndyn.operators import OPERATORS, build_operator
     from gnndyn.progress import task
@@ -33,17 +63,30 @@ def graph_info(
     _warn_repeated(set_)
     try:
         resolve("dataset", dataset, DATASETS)
-        resolve("operator", operator, OPERATORS)
+        op_fn = resolve("operator", operator, OPERATORS)
+        if method not in SPECTRAL_METHODS:
+            raise GnndynError(f"--method must be one of {', '.join(SPECTRAL_METHODS)}; got {method!r}.")
         params = {}
         for o in set_ or []:
             if "=" not in o:
-                raise GnndynError(f"--set expects key=value; got {o!r}.")
+                raise GnndynError(f"--set expects KEY=VALUE, KEY a parameter of the dataset; got {o!r}.")
             k, v = o.split("=", 1)
             params[k.strip()] = parse_value(v.strip())
+        _check_set_keys(dataset, params, dataset_params(dataset))
         if "data_root" in dataset_params(dataset):
             params["data_root"] = data_root
+        try:
+            check_graph_params(dataset, params)  # types and ranges, before anything is built
+        except GnndynError as exc:
+            msg = str(exc).removeprefix(f"{dataset}: ")
+            raise GnndynError(msg if msg.startswith("dataset ") else f"--set for dataset {dataset!r}: {msg}") from None
         with task(f"{dataset}: loading or generating the graph", None):
             g = load_graph(dataset, lcc=lcc, **params)
+        if op_fn is OPERATORS["gossip"] and g.num_nodes and not g.degrees().any():
+            raise GnndynError(
+                f"the {dataset} graph has no edges, so the gossip operator P = I − L/d_max (d_max = the maximum "
+                "degree, 0 here) is undefined. Give --set values that produce edges (a larger edge probability "
+                "or average degree), or another --operator such as gcn.")
         with task(f"{dataset} ({g.num_nodes} nodes): {operator} operator and its spectral facts", None):
             op = build_operator(operator, g)
             facts = op.spectral(method=method)
@@ -79,15 +122,16 @@ def bench(
     contenders: Annotated[str, typer.Option(help="Comma-separated contenders to time (default all): gnndyn, gnndyn+probes, fair, plain, pyg, floor.")] = "all",
 ) -> None:
     """Time one gradient-descent step of gnndyn's deep GNN against its contenders (interleaved rounds), and peak memory."""
-    from gnndyn.bench import CONTENDERS, run_step_benchmark
+    from gnndyn.bench import CONTENDERS, BenchFailure, run_step_benchmark
 
+    names = CONTENDERS if contenders.strip().lower() == "all" else tuple(
+        c.strip() for c in contenders.split(",") if c.strip())
     try:
         run_step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds,
                            memory_nodes=memory_nodes, memory_degree=memory_degree, memory_depth=memory_depth,
                            memory_probes=memory_probes, device=device, dtype=dtype, json_path=json_out,
-                           profile=profile, replicas=replicas, console=console,
-                           contenders=tuple(c.strip() for c in contenders.split(",") if c.strip()) if contenders != "all"
-                           else CONTENDERS)
-    except GnndynError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
+                           profile=profile, replicas=replicas, console=console, contenders=names)
+    except GnndynError as exc:  # bad input, found before anything ran
+        _fail(str(exc))
+    except BenchFailure as exc:  # a part of the benchmark failed after the rest was printed
+        _fail(str(exc), code=1)
