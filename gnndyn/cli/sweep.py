@@ -20,60 +20,57 @@ def sweep(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The sweep folder (points/<id>/, sweep.json, metrics.parquet, verdicts.parquet, report.html).")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A sweep file (.yaml/.yml or .toml): experiment, base, grid, zip, seeds, figures.")] = None,
     set_: SetOpt = None,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes (local) or Ray CPUs (default: one per core).")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="local (a process pool, default) or ray.")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Address of an existing Ray cluster (--backend ray).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes (local) or Ray CPUs, 1 or more (default: one per core).")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="local (a process pool, default) or ray (pip install gnndyn[ray]).")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Address of an existing Ray cluster to join (--backend ray only; e.g. auto, ray://HOST:10001).")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the sweep in this folder: run only the points that are not complete.")] = None,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also rerun the points that failed.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also rerun the points that failed (of an existing sweep: with --resume DIR).")] = False,
     figures: Annotated[Optional[bool], typer.Option("--figures/--no-figures", help="Draw each point's figures (default: yes; `gnndyn report` draws them later).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate every point and list them with their status; run and write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Make every check of a real run (options, each point's spec and device, the --out folder) and list the points with their status; run and write nothing.")] = False,
 ) -> None:
     """Run a grid of points of one experiment, each an ordinary run in OUT/points/<id>/, resumable; one table and one report."""
-    from gnndyn.sweep import (
-        SweepConfig,
-        build_config,
-        read_sweep,
-        resume_sweep,
-        run_sweep,
-    )
-    from gnndyn.sweep.runner import preview
+    from gnndyn.sweep import build_config
+    from gnndyn.sweep.runner import FAILED, execute, prepare, prepare_resume
 
-    if dry_run:
-        try:
-            if resume is not None:
-                cfg, where = SweepConfig.from_dict(read_sweep(resume)["config"]), resume
-            else:
-                cfg = build_config(experiment, file=file, grid=grid, sets=set_, seeds=seeds, figures=figures)
-                where = out or Path(".nonexistent-sweep-folder")
-            points = preview(cfg, where, retry_failed=retry_failed)
-        except GnndynError as exc:
-            _fail(str(exc))
-        t = Table(title=f"{cfg.experiment}: {len(points)} points", show_lines=False)
-        for col in ("point", "status", "would run"):
-            t.add_column(col, overflow="fold")
-        for p in points:
-            t.add_row(p["id"], p["status"], "yes" if p["would_run"] else "no")
-        console.print(t)
-        console.print(f"{sum(p['would_run'] for p in points)} of {len(points)} points would run.", highlight=False)
-        return
-
+    # every check is made before anything is written, the same for --dry-run and a real run
     try:
         if resume is not None:
             given = [n for n, v in (("EXPERIMENT", experiment), ("--grid", grid), ("--seeds", seeds), ("--file", file),
-                                    ("--set", set_), ("--figures/--no-figures", figures)) if v]
+                                    ("--set", set_), ("--figures/--no-figures", figures)) if v is not None and v != []]
             if given:
                 raise GnndynError(f"--resume continues the stored sweep as it was; drop {', '.join(given)} "
                                   "(start a new sweep with another --out to change it).")
-            if out is not None and out != resume:
+            if out is not None and out.resolve() != resume.resolve():
                 raise GnndynError(f"--resume {resume} and --out {out} name different folders; give only --resume.")
-            console.print(f"resuming the sweep in {resume}")
-            outcome = resume_sweep(resume, backend=backend, workers=workers, address=address, retry_failed=retry_failed)
+            job = prepare_resume(resume, backend=backend, workers=workers, address=address, retry_failed=retry_failed)
         else:
-            if out is None:
+            if out is None and not dry_run:
                 raise GnndynError("--out DIR is required: the folder the sweep writes (e.g. --out runs/depth-sweep).")
             cfg = build_config(experiment, file=file, grid=grid, sets=set_, seeds=seeds, figures=figures)
-            outcome = run_sweep(cfg, out, backend=backend or "local", workers=workers, address=address,
-                                retry_failed=retry_failed)
+            job = prepare(cfg, out, backend=backend, workers=workers, address=address, retry_failed=retry_failed)
+    except GnndynError as exc:
+        _fail(str(exc))
+    if retry_failed and not any(p["status"] == FAILED for p in job.points):
+        err.print(f"[yellow]warning:[/] --retry-failed: no point of the sweep in {job.root} has failed; "
+                  "it reruns nothing.", highlight=False)
+
+    if dry_run:
+        t = Table(title=f"{job.cfg.experiment}: {len(job.points)} points", show_lines=False)
+        for col in ("point", "status", "would run"):
+            t.add_column(col, overflow="fold")
+        for p in job.points:
+            t.add_row(p["id"], p["status"], "yes" if job.would_run(p) else "no")
+        console.print(t)
+        how = f"on the {job.backend} backend with {job.workers} worker(s)"
+        where = f"into {job.root} {how}." if job.root is not None else f"{how}; give --out DIR to run them."
+        console.print(f"{sum(job.would_run(p) for p in job.points)} of {len(job.points)} points would run {where}",
+                      highlight=False)
+        return
+
+    if resume is not None:
+        console.print(f"resuming the sweep in {resume}")
+    try:
+        outcome = execute(job)
     except GnndynError as exc:
         _fail(str(exc))
     counts = outcome.counts()
