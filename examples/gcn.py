@@ -1,13 +1,15 @@
 """A GCN as in PyG's examples/gcn.py, made deeper, watched by gnndyn's Monitor (two added lines in the loop).
 
     python examples/gcn.py --depth 8 --out runs/example-gcn     # then open runs/example-gcn/report.html
+
+An existing --out folder is refused before training; --overwrite replaces that run folder whole.
 """
 
 import math
 
 import torch
 import torch.nn.functional as F
-from _data import load, parse
+from _data import fail, load, parse
 from torch_geometric.nn import GCNConv
 
 import gnndyn as gd
@@ -44,7 +46,10 @@ def main(argv=None):
         acc = float((model(x, edge_index).argmax(1)[test] == y[test]).float().mean())
     print(f"test accuracy {acc:.3f}; alarms:", mon.alarms() or "none")
     if args.out:
-        print("report:", mon.save(args.out).path("report.html"))
+        try:
+            print("report:", mon.save(args.out, overwrite=args.overwrite).path("report.html"))
+        except gd.GnndynError as exc:  # e.g. --out was taken while training ran
+            fail(exc)
     mon.close()
     return mon
 

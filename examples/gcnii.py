@@ -8,7 +8,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from _data import load, parse
+from _data import fail, load, parse
 from torch_geometric.nn import GCN2Conv
 
 import gnndyn as gd
@@ -45,7 +45,10 @@ def main(argv=None):
         acc = float((model(x, edge_index).argmax(1)[test] == y[test]).float().mean())
     print(f"test accuracy {acc:.3f}; alarms:", mon.alarms() or "none")
     if args.out:
-        print("report:", mon.save(args.out).path("report.html"))
+        try:
+            print("report:", mon.save(args.out, overwrite=args.overwrite).path("report.html"))
+        except gd.GnndynError as exc:  # e.g. --out was taken while training ran
+            fail(exc)
     mon.close()
     return mon
 

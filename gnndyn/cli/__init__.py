@@ -94,6 +94,8 @@ def _print_rows(columns: list[str], rows: list[list[str]], *, title: str | None 
 def _print_verdicts(checks: list[dict]) -> None:
     if not checks:
         return
+    import math
+
     rows = []
     for c in checks:
         if c.get("details", {}).get("diverged"):
@@ -103,7 +105,8 @@ def _print_verdicts(checks: list[dict]) -> None:
         else:
             word = "[green]holds[/]" if c["holds"] else "[bold red]VIOLATED[/]"
         m = c.get("margin")
-        rows.append([escape(c["paper"]), word, "—" if m is None else f"{m:.3g}" if isinstance(m, float) else str(m),
+        shown = "—" if m is None or (isinstance(m, float) and math.isnan(m)) else f"{m:.3g}" if isinstance(m, float) else str(m)
+        rows.append([escape(c["paper"]), word, shown,
                      escape(str(c.get("where", "")))])
     _print_rows(["paper", "verdict", "margin", "where"], rows, title="verdicts", whole=0)
 

@@ -206,13 +206,17 @@ def keriven_trap(df: pd.DataFrame, th: Thresholds, baseline: float | None) -> Ve
     late = steps >= (since if alarm else steps[0] + (steps[-1] - steps[0]) / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         drop = G[early].max(0) / G[late].max(0)
-    worst = int(np.argmax(G[-1] / delta)) if G.shape[1] else 0
+        # ‖∂𝓛/∂θ_k‖/δ_k at the last step; a layer whose gradient was exactly 0 from the start (δ_k = 0: saturated
+        # units) is at 0 × δ_k while it stays 0, and beyond any multiple once it is not
+        rel = np.where(delta > 0, G[-1] / np.where(delta > 0, delta, 1.0), np.where(G[-1] > 0, np.inf, 0.0))
+    worst = int(np.argmax(rel)) if G.shape[1] else 0
     ev = {"since_step": since, "final_global_delta": float(G[-1].max()), "delta_per_layer": delta.tolist(),
           "drop_factors": drop.tolist(), "drop_factors_from_step": int(steps[late][0]), "final_loss": ls["final"], "reference_loss": ls["ref"]}
     where = (f"stuck since step {since}: every gradient ≤ δ_k; {_loss_text(ls, th)}" if alarm else
-             f"last step: {names[worst] if names else '—'} at {float(G[-1, worst] / delta[worst]):.3g} × δ_k; "
+             f"last step: {names[worst] if names else '—'} at {float(rel[worst]) if G.shape[1] else math.nan:.3g} × δ_k; "
              f"{_loss_text(ls, th)}")
-    margin = float(np.log10(np.max(G[-1] / delta))) if G.shape[1] else math.nan
+    with np.errstate(divide="ignore"):
+        margin = float(np.log10(np.max(rel))) if G.shape[1] else math.nan
     return _verdict("keriven_trap", paper, stmt, alarm, margin if not alarm else -abs(margin), where, th, ev)
 
 

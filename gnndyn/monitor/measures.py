@@ -134,9 +134,13 @@ def singular_values_dense(X: torch.Tensor) -> torch.Tensor:
 
 
 def numerical_rank(sigma: torch.Tensor) -> float:
-    """‖X‖²_F / ‖X‖²₂ = Σσᵢ² / σ₁² (arXiv 2502.04591), from the singular values; NaN for X = 0."""
+    """‖X‖²_F / ‖X‖²₂ = Σσᵢ² / σ₁² = Σ(σᵢ/σ₁)² (arXiv 2502.04591), from the singular values; NaN for X = 0 and
+    for a signal that is not finite (a diverged run: σ₁ = inf or NaN). Computed as Σ(σᵢ/σ₁)², which cannot
+    overflow: σ₁² of a finite but huge signal (σ₁ > 1.3·10¹⁵⁴) is beyond the float64 range."""
     s1 = float(sigma.max()) if sigma.numel() else 0.0
-    return float((sigma ** 2).sum()) / s1 ** 2 if s1 > 0 else math.nan
+    if not (s1 > 0 and math.isfinite(s1)):
+        return math.nan
+    return float(((sigma / s1) ** 2).sum())
 
 
 def effective_rank(sigma: torch.Tensor) -> float:

@@ -8,6 +8,7 @@
         mon.step(loss)          # this step's forward and backward signals, gradients, loss
         opt.step()
     mon.save("runs/my-gcn")     # the usual run folder: metrics.parquet, checks.json, figures/, report.html
+                                # (refused if that folder exists and is not empty; overwrite=True replaces it)
     mon.close()                 # removes every hook; the model is exactly as before
 
 The quantities and their schedules are in :mod:`gnndyn.monitor.quantities`, the diagnoses in
@@ -211,12 +212,18 @@ class Monitor:
         """Names of the diagnoses that fire."""
         return alarms(self.diagnose())
 
-    def save(self, path: str, *, figures: bool = True):
+    def save(self, path: str, *, figures: bool = True, overwrite: bool = False):
         """Write the run folder (spec.json, metrics.parquet, checks.json, tables/, figures/, report.html,
-        run.json) and return its :class:`~gnndyn.store.run.RunStore`."""
+        run.json) and return its :class:`~gnndyn.store.run.RunStore`.
+
+        ``path`` must be new or an empty folder: an existing non-empty folder (or a file) is refused with a
+        :class:`~gnndyn.errors.GnndynError` before anything is written, and the monitor keeps its record, so
+        ``save`` can be called again with another path. ``overwrite=True`` replaces an existing gnndyn run
+        folder whole (a folder without spec.json or run.json is never deleted); see
+        :func:`gnndyn.monitor.save.check_destination`."""
         from gnndyn.monitor.save import save_run
 
-        return save_run(self, path, figures=figures)
+        return save_run(self, path, figures=figures, overwrite=overwrite)
 
     def config(self) -> dict[str, Any]:
         """What was monitored and how (``spec.json`` of the run folder)."""

@@ -3,6 +3,11 @@
 Figures (drawn from the stored metrics only): ``monitor_signals`` — ℰ(H⁽ᵏ⁾) and ℰ(B⁽ᵏ⁾) against the layer k
 at the first, middle and last recorded step; ``monitor_training`` — the loss and each layer's gradient norm
 against the step.
+
+A run folder that exists is never written into: :func:`save_run` refuses an existing non-empty folder (and a
+path that is a file) before it computes or writes anything, unless ``overwrite=True``, which replaces a gnndyn
+run folder whole — the rule of :meth:`gnndyn.store.run.RunStore.claim` (the command line's ``--out`` and
+``--overwrite``), its refusals worded for a caller of ``Monitor.save`` (:func:`check_destination`).
 """
 
 from __future__ import annotations
@@ -13,18 +18,64 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from gnndyn.errors import GnndynError
 from gnndyn.store.metrics import select
 from gnndyn.store.run import RunStore
 
 if TYPE_CHECKING:
     from gnndyn.monitor.monitor import Monitor
 
+#: how the folder and the overwrite switch are named in a refusal: to a caller of ``Monitor.save`` and to a
+#: command line (the examples' ``--out`` / ``--overwrite``, worded as ``RunStore.claim`` words them)
+_NAMES = {"python": ("Monitor.save's path", "pass overwrite=True", "overwrite=True"),
+          "cli": ("--out", "--overwrite", "--overwrite")}
+
+
+def _is_run_folder(root: Path) -> bool:
+    return (root / "spec.json").exists() or (root / "run.json").exists()
+
+
+def check_destination(path: str | Path, *, overwrite: bool = False, cli: bool = False) -> Path:
+    """Refuse a destination :func:`save_run` must not write into, before anything is computed or written.
+
+    The rule of :meth:`~gnndyn.store.run.RunStore.claim` (which ``save_run`` then applies): a new path or an
+    empty folder is taken; an existing non-empty folder is refused unless ``overwrite`` — and even then only a
+    gnndyn run folder (one holding ``spec.json`` or ``run.json``) may be replaced; a path that is a file is
+    refused. Nothing is created or removed here: a command line can call it before training (``cli=True``
+    words the refusal with ``--out`` / ``--overwrite``, as ``gnndyn run`` does). Returns the path.
+
+    Raises:
+        GnndynError: what is at ``path``, that nothing was written, and how to go on.
+    """
+    r = Path(path)
+    where, give_flag, flag = _NAMES["cli" if cli else "python"]
+    other = "another --out" if cli else "Monitor.save another path"
+    if r.exists() and not r.is_dir():
+        example = f"--out {r}-run" if cli else f"mon.save({str(r) + '-run'!r})"
+        raise GnndynError(f"{where} {r} is an existing file, not a folder; nothing was written. Give a folder path "
+                          f"for the run (e.g. {example}).")
+    if r.is_dir() and any(r.iterdir()):
+        if not overwrite:
+            what = ("it holds a gnndyn run (spec.json / run.json)" if _is_run_folder(r)
+                    else f"it holds {sum(1 for _ in r.iterdir())} entries that are not a gnndyn run")
+            raise GnndynError(f"run folder {r} already exists and is not empty ({what}); nothing was written. Give "
+                              f"{other}, or {give_flag} to replace that folder whole.")
+        if not _is_run_folder(r):
+            raise GnndynError(f"{flag} refuses to delete {r}: it is not a gnndyn run folder (no spec.json or "
+                              f"run.json); nothing was written. Give {other}.")
+    return r
+
 
 def draw_figures(store: RunStore) -> dict:
+    """The monitor's figures (module docstring), from the stored metrics only. A run that diverged or failed
+    draws without a warning: a log axis with nothing positive to show stays linear, a panel with nothing
+    recorded says so (:mod:`gnndyn.report.plots`); :func:`save_run` then leaves out non-finite points."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from gnndyn.report.plots import log_scale, note_empty
 
     df = store.metrics()
     out = {}
@@ -39,7 +90,8 @@ def draw_figures(store: RunStore) -> dict:
         for s in picks:
             e = d[d["step"] == s].sort_values("layer")
             ax.plot(e["layer"], e["value"], marker="o", ms=3, label=f"step {s}")
-        ax.set(yscale="log", xlabel="layer k", ylabel=label, title=label)
+        log_scale(ax)
+        ax.set(xlabel="layer k", ylabel=label, title=label)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -48,6 +100,8 @@ def draw_figures(store: RunStore) -> dict:
     d = select(df, "loss").sort_values("step")
     axes[0, 0].plot(d["step"], d["value"], color="k")
     axes[0, 0].set(xlabel="step", ylabel="loss", title="training loss")
+    if d.empty:
+        note_empty(axes[0, 0], "no loss recorded (mon.step was given none)")
     axes[0, 0].grid(alpha=0.3)
     g = select(df, "grad_norm")
     ax = axes[0, 1]
@@ -59,7 +113,8 @@ def draw_figures(store: RunStore) -> dict:
             ax.plot(pv.index, pv[k], color=cmap(k / L), lw=1.0 if k < L else 2.2)
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, L))
         fig.colorbar(sm, ax=ax, label="layer k", pad=0.01)
-        ax.set(yscale="log", xlabel="step", ylabel="‖∂L/∂θ_k‖", title="gradient norm per layer")
+        log_scale(ax)
+        ax.set(xlabel="step", ylabel="‖∂L/∂θ_k‖", title="gradient norm per layer")
         ax.grid(alpha=0.3)
     else:
         ax.set_visible(False)
@@ -68,11 +123,13 @@ def draw_figures(store: RunStore) -> dict:
     return out
 
 
-def save_run(mon: Monitor, path: str | Path, *, figures: bool = True) -> RunStore:
-    """Write the run folder of ``mon`` at ``path`` (everything is computed before anything is written)."""
-    from gnndyn.experiments.base import _versions
-    from gnndyn.report import write_report
+def save_run(mon: Monitor, path: str | Path, *, figures: bool = True, overwrite: bool = False) -> RunStore:
+    """Write the run folder of ``mon`` at ``path`` (everything is computed before anything is written).
 
+    ``path`` must be new or an empty folder; an existing non-empty one is refused (:func:`check_destination`,
+    before anything is computed or written) unless ``overwrite``, which removes that gnndyn run folder whole
+    (:meth:`~gnndyn.store.run.RunStore.claim`) once the new one is written (put back if writing fails)."""
+    check_destination(path, overwrite=overwrite)
     verdicts = mon.diagnose()
     table = mon.recorder.table()
     config = mon.config()
@@ -86,7 +143,23 @@ def save_run(mon: Monitor, path: str | Path, *, figures: bool = True) -> RunStor
     for v in verdicts:
         summary[v.name] = v.where
     store = RunStore(path)
-    store.root.mkdir(parents=True, exist_ok=True)
+    check_destination(path, overwrite=overwrite)  # again: the folder may have appeared while this computed
+    store.claim(overwrite=overwrite)
+    try:
+        _write(store, mon, config, table, verdicts, layers, summary, figures=figures)
+    except BaseException:
+        store.settle(keep_new=False)  # an overwrite that fails puts the earlier run back
+        raise
+    store.settle(keep_new=True)
+    return store
+
+
+def _write(store: RunStore, mon: Monitor, config: dict, table, verdicts, layers, summary: dict, *,
+           figures: bool) -> None:
+    """The writing half of :func:`save_run`, into a claimed folder."""
+    from gnndyn.experiments.base import _versions
+    from gnndyn.report import write_report
+
     store.write_json("spec.json", config)
     store.write_metrics(table)
     store.write_json("checks.json", [v.as_dict() for v in verdicts])
@@ -100,8 +173,10 @@ def save_run(mon: Monitor, path: str | Path, *, figures: bool = True) -> RunStor
     if figures:
         import matplotlib.pyplot as plt
 
+        from gnndyn.report.plots import drawable
+
         for name, fig in draw_figures(store).items():
+            drawable(fig)  # non-finite or overflowing points (a diverged run) are left out, not drawn as garbage
             store.save_figure(fig, name)
             plt.close(fig)
     write_report(store)
-    return store

@@ -24,10 +24,13 @@ def band(ax, x: Sequence[float], values: np.ndarray, *, label: str, color: str |
          **kwargs) -> None:
     """Median over the first axis of ``values`` (seeds × points) with a 10–90 % band when several seeds."""
     values = np.atleast_2d(np.asarray(values, dtype=float))
-    med = np.nanmedian(values, axis=0)
+    seen = ~np.isnan(values).all(axis=0)  # a point no seed recorded (a diverged seed's tail) stays NaN, unwarned
+    med = np.full(values.shape[1], np.nan)
+    med[seen] = np.nanmedian(values[:, seen], axis=0)
     (line,) = ax.plot(x, med, label=label, color=color, lw=lw, **kwargs)
     if values.shape[0] > 1:
-        lo, hi = np.nanpercentile(values, [10, 90], axis=0)
+        lo, hi = np.full(values.shape[1], np.nan), np.full(values.shape[1], np.nan)
+        lo[seen], hi[seen] = np.nanpercentile(values[:, seen], [10, 90], axis=0)
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
 
 
@@ -44,18 +47,52 @@ def finish_figure(fig, name: str, axes: Iterable = (), *, title: str | None = No
     """The last steps of a figure function: on each panel of ``axes`` a legend (font size ``fontsize``) and,
     with ``grid``, a light grid; the figure's title (``suptitle``) when given; a tight layout.
 
-    ``legend="labelled"`` draws a legend only on the panels that have a labelled artist (matplotlib draws an
-    empty box otherwise). Panels not in ``axes`` are left as they are (e.g. a legend placed by hand).
-    Returns ``{name: fig}``, the form a figure function returns."""
+    A panel with no labelled artist gets no legend (matplotlib would warn and draw an empty box). With
+    ``legend="always"`` such a panel — one that should have had labelled curves: nothing was recorded for it,
+    as in a failed or diverged run — says so in its middle; ``legend="labelled"`` leaves it as it is.
+    Panels not in ``axes`` are left as they are (e.g. a legend placed by hand). Every log axis of the figure
+    without a positive value to show is made linear (:func:`log_scale`). Returns ``{name: fig}``, the form a
+    figure function returns."""
     for ax in axes:
-        if legend == "always" or ax.get_legend_handles_labels()[0]:
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=fontsize)
+        elif legend == "always":
+            note_empty(ax)
         if grid:
             ax.grid(alpha=0.3)
+    for ax in fig.get_axes():
+        for axis in ("x", "y"):
+            if ax.get_visible() and getattr(ax, f"get_{axis}scale")() == "log":
+                log_scale(ax, axis)
     if title is not None:
         fig.suptitle(title)
     fig.tight_layout()
     return {name: fig}
+
+
+def has_positive(ax, axis: str = "y") -> bool:
+    """Whether the data drawn on ``ax`` so far has a positive finite value along ``axis`` (what a log axis
+    needs: matplotlib keeps the smallest positive value of its data limits, ``dataLim.minposx|y``). An axis
+    shared with other panels (``twinx``, ``sharex``) counts the data of all of them: they share one scale."""
+    shared = ax.get_shared_y_axes() if axis == "y" else ax.get_shared_x_axes()
+    return any(bool(np.isfinite(a.dataLim.minposy if axis == "y" else a.dataLim.minposx))
+               for a in shared.get_siblings(ax))
+
+
+def log_scale(ax, axis: str = "y") -> bool:
+    """Put ``axis`` ("x" or "y") of ``ax`` on a log scale when its data has a positive value to show, else
+    leave it (or make it) linear: data that is all zero, negative or not finite — a failed or diverged run,
+    a gradient that is exactly 0 — stays visible, and matplotlib has no reason to warn ("Data has no positive
+    values, and therefore cannot be log-scaled"). Call it after the data is drawn, in place of
+    ``ax.set(yscale="log")``. Returns whether the axis is logarithmic."""
+    log = has_positive(ax, axis)
+    getattr(ax, f"set_{axis}scale")("log" if log else "linear")
+    return log
+
+
+def note_empty(ax, text: str = "nothing to draw: no finite value recorded") -> None:
+    """Say in the middle of a panel that it has no data (a failed or diverged run), in place of a legend."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.45")
 
 
 #: values beyond this magnitude are not drawn: a log axis adds margins of several decades around its data, and

@@ -335,7 +335,7 @@ def _rate_verdicts(spec: StationaryOutputLayerSpec, table: pd.DataFrame,
 
 
 def figures_stationary(store: RunStore) -> dict:
-    from gnndyn.report.plots import band, by_seed, finish_figure, new_figure
+    from gnndyn.report.plots import band, by_seed, finish_figure, log_scale, new_figure
 
     df = store.metrics()
     spec = store.spec()
@@ -366,13 +366,15 @@ def figures_stationary(store: RunStore) -> dict:
                 r = ch["details"]["xi_rate_hidden_alpha"]
                 ax.plot(xs, y0 * np.exp(-r * (xs - xs[0])), ":", color="0.4", lw=1.2,
                         label=f"rate with α of the hidden layers {r:.3g} (α-condition fails)")
-        ax.set(yscale="log", xlabel="depth L", ylabel="gradient norm", title=f"{task}: Thm 3")
+        log_scale(ax)  # linear when nothing positive was recorded (gradients exactly 0 in a saturated run)
+        ax.set(xlabel="depth L", ylabel="gradient norm", title=f"{task}: Thm 3")
         ax = axes[row, 1]
         d = select(df, "smoothing_B_beta", series=task)
         for b100, part in d.groupby("layer"):
             x, v = by_seed(part, index="step")
             band(ax, x, v, label=f"ℰ(B^(βL)), β = {b100 / 100:g}")
-        ax.set(yscale="log", xlabel="depth L", ylabel="ℰ", title=f"{task}: Cor 1")
+        log_scale(ax)
+        ax.set(xlabel="depth L", ylabel="ℰ", title=f"{task}: Cor 1")
         ax = axes[row, 2]
         for series, ls, lab in ((task, "-", f"rcond = {spec['rcond']:g}" if task != "classification" else "gradient descent"),
                                 (f"{task}-exact", "--", "exact least squares")):
@@ -380,7 +382,8 @@ def figures_stationary(store: RunStore) -> dict:
                 x, v = by_seed(select(df, q, series=series), index="step")
                 if x.size:
                     band(ax, x, v, label=f"{'loss' if q == 'loss' else 's_L'} ({lab})", color=c, ls=ls)
-        ax.set(yscale="log", xlabel="depth L", title=f"{task}: loss and output-layer norm")
+        log_scale(ax)
+        ax.set(xlabel="depth L", title=f"{task}: loss and output-layer norm")
     return finish_figure(fig, "thm3_stationary_output_layer", axes.ravel(),
                          title="A stationary output layer makes the whole GNN stationary (Keriven Thm 3, Thm 4, Cor 1)")
 

@@ -146,15 +146,21 @@ def run_fig1(spec: XuFig1Spec, ctx: RunContext) -> ExperimentResult:
 
 
 def _loss_panel(ax, df: pd.DataFrame, series: list[str], title: str, labels: dict | None = None) -> None:
-    from gnndyn.report.plots import band, by_seed
+    """The training loss of ``series`` against the step, log scale. A series with no recorded loss (its run
+    diverged or failed before the first record) draws nothing; a panel left empty says so instead of a legend."""
+    from gnndyn.report.plots import band, by_seed, log_scale, note_empty
 
     for s in series:
         d = df[(df.series == s) & (df.quantity == "loss")]
         x, v = by_seed(d, index="step")
         if x.size:
             band(ax, x, v, label=(labels or {}).get(s, s))
-    ax.set(yscale="log", xlabel="step", ylabel="training loss", title=title)
-    ax.legend(fontsize=6)
+    log_scale(ax)
+    ax.set(xlabel="step", ylabel="training loss", title=title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
+    else:
+        note_empty(ax, "no loss recorded (the runs failed or diverged at once)")
 
 
 def figures_fig1(store: RunStore) -> dict:

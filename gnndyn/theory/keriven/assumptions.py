@@ -11,6 +11,11 @@ r"""Keriven's Assumptions 1–4 and the constants they name, measured on the act
   unit ball keep Assumption 3 with :math:`D'_\mathcal{L} = \max_i\|y_i\|` (used instead of 1, and said).
 * Assumption 4: ρ′ is :math:`D_\rho`-Lipschitz (ReLU and leaky ReLU fail it: :math:`D_\rho = \infty`).
 * :math:`D_\mathcal{X} = \max_i \|X^{(0)}_{i,:}\|_2` (§2), and :math:`\mathcal E(X^{(0)}) \le D_\mathcal{X}` (App. A).
+* Depth (§2, eq. (1): "output after L layers"): Thm 1 bounds ℰ(X⁽ᵏ⁾) for the layers k = 1..L, Thm 2 and the
+  mean-error recursion of Thm 4's proof (App. A.9) bound the layers k < L below the output layer, so each
+  needs L ≥ 1 (:data:`DEPTH`); at L = 0 (``model.depth=0``: out = H⁽⁰⁾ = P X⁽⁰⁾ W⁽⁰⁾) they compare nothing and
+  their verdicts are *not applicable*, not violated. The middle-layer dip of §3.2 needs a layer strictly
+  between 0 and L: L ≥ 2 (:data:`DEPTH_MIDDLE`).
 
 Two normalizations are kept apart: ``n_nodes`` (the graph size inside ℰ, eq. (6)) and ``n_loss``
 (the number of labelled nodes averaging the loss, eq. (2) and its footnote 2); they coincide in the
@@ -33,6 +38,16 @@ A1 = "A1: P symmetric, stochastic, 1 simple, λ < 1"
 A2 = "A2: ρ 1-Lipschitz and |ρ(x)| ≤ |x|"
 A3 = "A3: ‖∂ℓᵢ/∂h‖ ≤ D_𝓛‖h‖ + D′_𝓛"
 A4 = "A4: ρ′ is D_ρ-Lipschitz"
+DEPTH = "L ≥ 1: a layer below the output layer (model depth ≥ 1)"
+DEPTH_MIDDLE = "L ≥ 2: a middle layer 0 < k < L (model depth ≥ 2)"
+
+
+def depth_assumption(L: int, minimum: int = 1) -> dict[str, bool]:
+    """The depth assumption of a layer-wise statement (module docstring) and whether depth L meets it:
+    ``{DEPTH: L ≥ 1}``, or ``{DEPTH_MIDDLE: L ≥ 2}`` with ``minimum=2``."""
+    if minimum not in (1, 2):
+        raise GnndynError(f"the Keriven statements need depth L ≥ 1 or L ≥ 2; got minimum={minimum!r}.")
+    return {(DEPTH if minimum == 1 else DEPTH_MIDDLE): bool(L >= minimum)}
 
 
 @dataclass(frozen=True)

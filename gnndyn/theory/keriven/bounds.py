@@ -11,6 +11,18 @@ Each bound is given in the per-layer-product form that appears inside the proof 
 exact form) and in the paper's closed max-s form (:math:`s = \max_k s_k`). These are exact
 inequalities: a measured violation is either a failed assumption (the verdict names it) or a bug.
 
+Depth: Thm 1 speaks of the layers k ≥ 1, Thm 2 of the layers k < L below the output layer; a GNN of depth
+L = 0 has neither, so both verdicts are then *not applicable* (holds, ``applicable=False``, the assumption
+:data:`~gnndyn.theory.keriven.assumptions.DEPTH` named as failed, margin ``nan``: nothing was compared), not a
+comparison of ℰ(X⁽⁰⁾) or ℰ(B⁽ᴸ⁾) with itself. The middle-layer dip of §3.2 (:func:`check_backward_dip`) needs
+L ≥ 2 in the same way.
+
+Overflow: with large spectral norms the products :math:`s^{(j:k)}` leave the float64 range (s ≈ 10²⁰⁰ at
+``init_scale=1e200``); a bound that overflows is +∞ (vacuous, as the margin convention says) without a
+warning, and a term that is a product of such an overflow with an exact zero (D_𝓛 = 0 for cross-entropy, a
+measured ℰ = 0) is 0 — finite in exact arithmetic — not NaN (:func:`_mul`), so an overflow never reads as a
+violation.
+
 A slip of the paper is made explicit (and both forms are reported):
 
 * Thm 2 as printed lacks a factor :math:`D_\mathcal{X}` in its first term: the proof's last display
@@ -20,11 +32,12 @@ A slip of the paper is made explicit (and both forms are reported):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from gnndyn.theory.keriven.assumptions import Constants, explain
+from gnndyn.theory.keriven.assumptions import DEPTH, DEPTH_MIDDLE, Constants, depth_assumption, explain
 from gnndyn.theory.verdict import Verdict
 
 RTOL = 1e-9  # relative slack allowed for rounding when comparing an exact inequality
@@ -37,9 +50,35 @@ def window_products(s: Sequence[float]) -> np.ndarray:
     s = np.asarray(s, dtype=np.float64)
     m = s.size
     M = np.zeros((m + 1, m + 1))
-    for j in range(m + 1):
-        M[j, j:] = np.concatenate([[1.0], np.cumprod(s[j:])])
+    with np.errstate(over="ignore"):  # beyond float64: +inf (module docstring)
+        for j in range(m + 1):
+            M[j, j:] = np.concatenate([[1.0], np.cumprod(s[j:])])
     return M
+
+
+def _overflow_is_inf(fn):
+    """Decorator: a bound computed beyond the float64 range is +∞ (vacuous) without numpy's overflow warning."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _mul(*factors: float) -> float:
+    """∏ factors with 0 · ∞ = 0: a factor that overflowed float64 (a product of spectral norms, finite in exact
+    arithmetic) times an exact zero (D_𝓛 = 0 for cross-entropy, a measured ℰ = 0) is 0, not NaN; an overflow
+    is +∞, silently; a NaN factor gives NaN."""
+    vals = [float(f) for f in factors]
+    if any(math.isnan(v) for v in vals):
+        return math.nan
+    if any(v == 0 for v in vals):
+        return 0.0
+    with np.errstate(over="ignore"):
+        return float(np.prod(np.asarray(vals)))
 
 
 def _times(c: float, x: np.ndarray) -> np.ndarray:
@@ -76,6 +115,7 @@ def compare_bound(measured: Sequence[float], bound: Sequence[float], *, start: i
 
 
 # --------------------------------------------------------------------------------------------- Thm 1
+@_overflow_is_inf
 def thm1_bound(e0: float, lam: float, s: Sequence[float], *, per_layer: bool = True) -> np.ndarray:
     r"""Keriven Thm 1, eq. (7): :math:`\mathcal E(X^{(k)}) \le (\lambda s)^k \mathcal E(X^{(0)})`, k = 0..L.
 
@@ -85,10 +125,12 @@ def thm1_bound(e0: float, lam: float, s: Sequence[float], *, per_layer: bool = T
     """
     s = np.asarray(s, dtype=np.float64)
     k = np.arange(s.size)
-    if per_layer:
-        prods = np.concatenate([[1.0], np.cumprod(s[:-1])])
-        return e0 * lam ** k * prods
-    return e0 * (lam * s.max()) ** k
+    lam = np.float64(lam)  # numpy powers: λᵏ beyond float64 is +inf (λ ≥ 1 when A1 fails), not OverflowError
+    with np.errstate(over="ignore"):  # beyond float64: +inf (module docstring)
+        if per_layer:
+            prods = np.concatenate([[1.0], np.cumprod(s[:-1])])
+            return np.array([_mul(e0, lam ** int(i), p) for i, p in zip(k, prods)])
+        return np.array([_mul(e0, v) for v in (lam * s.max()) ** k])
 
 
 def check_thm1(
@@ -100,21 +142,33 @@ def check_thm1(
     series: str = "gnn",
 ) -> Verdict:
     """Check Thm 1 layer by layer with the measured λ and s_k (per-layer product form; the max-s form
-    is reported in ``details``). ``e_forward[k]`` = ℰ(X⁽ᵏ⁾), k = 0..L."""
+    is reported in ``details``). ``e_forward[k]`` = ℰ(X⁽ᵏ⁾), k = 0..L.
+
+    Keriven Thm 1, eq. (7): ℰ(X⁽ᵏ⁾) ≤ (λs)ᵏ ℰ(X⁽⁰⁾), k = 1..L. With L = 0 (one value, ℰ(X⁽⁰⁾)) there is no
+    layer k ≥ 1: the verdict is not applicable, assumption :data:`~gnndyn.theory.keriven.assumptions.DEPTH`
+    failed, margin ``nan`` (``null`` in checks.json)."""
     e = np.asarray(e_forward, dtype=np.float64)
+    L = e.size - 1
     bound = thm1_bound(float(e[0]), lam, s[: e.size], per_layer=True)
     bound_max = thm1_bound(float(e[0]), lam, s[: e.size], per_layer=False)
     holds, margin, k, ratio = compare_bound(e, bound, start=1 if e.size > 1 else 0)
     holds_max, margin_max, k_max, _ = compare_bound(e, bound_max, start=1 if e.size > 1 else 0)
-    assumptions = dict(assumptions or {})
-    why = explain(holds and holds_max, assumptions)
+    assumptions = {**(assumptions or {}), **depth_assumption(L)}
+    if L == 0:
+        holds = holds_max = True
+        margin, margin_max = float("nan"), float("nan")
+        where = (f"{series}: L = 0, no layer k ≥ 1 to bound (only the input, ℰ(X⁽⁰⁾) = {e[0]:.3g}); "
+                 f"the statement needs {DEPTH}")
+    else:
+        why = explain(holds and holds_max, assumptions)
+        where = f"layer {k} of {series} (measured/bound = {ratio:.3g})" + (f"; {why}" if why else "")
     return Verdict(
         name="keriven.thm1",
         paper="Keriven, Thm 1, eq. (7)",
         statement="ℰ(X⁽ᵏ⁾) ≤ λᵏ s^(0:k) ℰ(X⁽⁰⁾) ≤ (λs)ᵏ ℰ(X⁽⁰⁾) for every layer k",
         holds=holds and holds_max,
         margin=margin,
-        where=f"layer {k} of {series} (measured/bound = {ratio:.3g})" + (f"; {why}" if why else ""),
+        where=where,
         assumptions=assumptions,
         applicable=all(assumptions.values()),
         details={
@@ -137,6 +191,7 @@ def check_thm1(
 THM2_FORMS = ("per-layer", "max-s", "max-s-printed")
 
 
+@_overflow_is_inf
 def thm2_bound(lam: float, s: Sequence[float], c: Constants, *, form: str = "per-layer",
                e_out: float | None = None) -> np.ndarray:
     r"""Keriven Thm 2: a bound on :math:`\mathcal E(B^{(k)})` for k = 0..L.
@@ -168,31 +223,37 @@ def thm2_bound(lam: float, s: Sequence[float], c: Constants, *, form: str = "per
     s = np.asarray(s, dtype=np.float64)
     L = s.size - 1
     n = float(c.n_loss)
+    lam = np.float64(lam)  # numpy powers: beyond float64 is +inf, not OverflowError
     if form == "per-layer":
         M = window_products(s)
         S_L = M[0, L + 1]
-        A_L = S_L ** 2 * c.D_X * c.D_loss + S_L * c.D_loss_prime
-        e_L = (c.D_X * c.D_loss * S_L + c.D_loss_prime) / n if e_out is None else float(e_out)
+        A_L = _mul(S_L, S_L, c.D_X, c.D_loss) + _mul(S_L, c.D_loss_prime)
+        e_L = (_mul(c.D_X, c.D_loss, S_L) + c.D_loss_prime) / n if e_out is None else float(e_out)
         out = np.empty(L + 1)
         for k in range(L + 1):
-            ell = np.arange(k, L)
-            ssum = float(np.sum(lam ** (2 * ell + 1 - k) * M[k + 1, ell + 1])) if ell.size else 0.0
-            out[k] = float(_times(c.D_rho * c.E_X0 * A_L / n, np.array(ssum))) + lam ** (L - k) * M[k + 1, L + 1] * e_L
+            ssum = sum(_mul(lam ** (2 * ell + 1 - k), M[k + 1, ell + 1]) for ell in range(k, L))
+            out[k] = float(_times(_mul(c.D_rho, c.E_X0, A_L) / n, np.array(ssum))) + _mul(lam ** (L - k), M[k + 1, L + 1], e_L)
         return out
-    smax = float(s.max())
+    smax = np.float64(s.max())
     k = np.arange(L + 1)
     if lam ** 2 * smax >= 1:
         return np.full(L + 1, np.inf)
-    lead = (c.D_X * c.D_loss * smax ** (L + 1) + c.D_loss_prime) / n
-    dx = c.D_X if form == "max-s" else 1.0
-    first = _times(c.D_rho, dx * smax ** (L + 1) * lam ** (k + 1.0) / (1 - lam ** 2 * smax))
-    return lead * (first + (lam * smax) ** (L - k))
+    with np.errstate(over="ignore"):  # beyond float64: +inf (module docstring)
+        sL1 = smax ** (L + 1)
+        lead = (_mul(c.D_X, c.D_loss, sL1) + c.D_loss_prime) / n
+        dx = c.D_X if form == "max-s" else 1.0
+        first = _times(c.D_rho, np.array([_mul(dx, sL1, lam ** (kk + 1.0)) for kk in k]) / (1 - lam ** 2 * smax))
+        return np.array([_mul(lead, f + (lam * smax) ** (L - kk)) for f, kk in zip(first, k)])
 
 
 def check_thm2(e_backward: Sequence[float], lam: float, s: Sequence[float], c: Constants, *,
                assumptions: dict[str, bool] | None = None, series: str = "gnn") -> Verdict:
     """Check Thm 2 layer by layer: the per-layer form (k < L; at k = L it is an equality) and the
-    max-s form with the proof's D_𝒳 (all k). ``holds`` needs both; the printed form is in ``details``."""
+    max-s form with the proof's D_𝒳 (all k). ``holds`` needs both; the printed form is in ``details``.
+
+    Keriven Thm 2 (App. A.3) bounds ℰ(B⁽ᵏ⁾) below the output layer. With L = 0 (one value, ℰ(B⁽ᴸ⁾)) there is no
+    layer k < L: the verdict is not applicable, assumption :data:`~gnndyn.theory.keriven.assumptions.DEPTH`
+    failed, margin ``nan`` (``null`` in checks.json); the bounds are still computed into ``details``."""
     e = np.asarray(e_backward, dtype=np.float64)
     s = np.asarray(s, dtype=np.float64)
     if e.size != s.size:
@@ -204,7 +265,7 @@ def check_thm2(e_backward: Sequence[float], lam: float, s: Sequence[float], c: C
     h_per, margin, k, ratio = compare_bound(e, per, stop=max(L, 1))
     h_max, m_max, k_max, r_max = compare_bound(e, mx)
     h_pr, m_pr, k_pr, r_pr = compare_bound(e, pr)
-    assumptions = dict(assumptions or {})
+    assumptions = {**(assumptions or {}), **depth_assumption(L)}
     holds = h_per and h_max
     notes = []
     why = explain(holds, assumptions)
@@ -215,6 +276,11 @@ def check_thm2(e_backward: Sequence[float], lam: float, s: Sequence[float], c: C
                      f"(measured/bound {r_pr:.3g}) while the proof's form holds: D_𝒳 = {c.D_X:.3g} > 1")
     if not np.isfinite(c.D_rho) and L > 0:
         notes.append("vacuous below the output layer: D_ρ = ∞ (Assumption 4 fails), the bound is +∞")
+    where = f"layer {k} of {series} (measured/bound = {ratio:.3g})" + "".join(f"; {x}" for x in notes)
+    if L == 0:
+        holds, margin = True, float("nan")
+        where = (f"{series}: L = 0, no layer k < L below the output layer to bound (only the output's own "
+                 f"ℰ(B⁽ᴸ⁾) = {e[0]:.3g}); the statement needs {DEPTH}")
     smax = float(s.max())
     return Verdict(
         name="keriven.thm2",
@@ -223,7 +289,7 @@ def check_thm2(e_backward: Sequence[float], lam: float, s: Sequence[float], c: C
                   "≤ (D_𝒳D_𝓛s^{L+1}+D′_𝓛)/n·(D_ρD_𝒳s^{L+1}λ^{k+1}/(1−λ²s) + (λs)^{L−k})",
         holds=holds,
         margin=margin,
-        where=f"layer {k} of {series} (measured/bound = {ratio:.3g})" + "".join(f"; {x}" for x in notes),
+        where=where,
         assumptions=assumptions,
         applicable=all(assumptions.values()),
         details={
@@ -238,4 +304,38 @@ def check_thm2(e_backward: Sequence[float], lam: float, s: Sequence[float], c: C
             "ratio_max_s_form": r_max, "tightest_layer_max_s_form": k_max,
             "ratio_printed_form": r_pr,
         },
+    )
+
+
+# --------------------------------------------------------------------------------------------- §3.2
+def check_backward_dip(e_backward: Sequence[float], *, assumptions: dict[str, bool] | None = None,
+                       series: str = "gnn") -> Verdict:
+    """Keriven §3.2 and Fig. 2 (right): backward oversmoothing happens at the middle layers — the two terms of
+    Thm 2 decay in k and in L − k, so argmin_k ℰ(B⁽ᵏ⁾) lies strictly between 0 and L. ``e_backward[k]`` =
+    ℰ(B⁽ᵏ⁾), k = 0..L. ``margin`` = min(k, L − k)/L at the minimum (0 when it sits at an end: violated).
+
+    A middle layer 0 < k < L exists only for L ≥ 2: at L = 0 or 1 the verdict is not applicable, assumption
+    :data:`~gnndyn.theory.keriven.assumptions.DEPTH_MIDDLE` failed, margin ``nan`` (``null`` in checks.json);
+    ``details`` keeps the minimum's layer and position as for any depth."""
+    e = np.asarray(e_backward, dtype=np.float64)
+    L = e.size - 1
+    k = int(np.argmin(e))
+    interior = 0 < k < L
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth_ratio = float(min(e[0], e[L]) / e[k]) if e[k] > 0 else float("inf")
+    assumptions = {**(assumptions or {}), **depth_assumption(L, minimum=2)}
+    if L < 2:
+        holds, margin = True, float("nan")
+        where = (f"{series}: L = {L}, no middle layer 0 < k < L for the minimum of ℰ(B⁽ᵏ⁾) to lie at; "
+                 f"the statement needs {DEPTH_MIDDLE}")
+    else:
+        holds, margin = bool(interior), float(min(k, L - k)) / L
+        where = (f"{series}: minimum at layer {k} of {L} (k/L = {k / L:.2f}), "
+                 f"min(ℰ(B⁽⁰⁾), ℰ(B⁽ᴸ⁾))/ℰ(B⁽ᵏ⁾) = {depth_ratio:.3g}")
+    return Verdict(
+        name="keriven.backward_dip", paper="Keriven, §3.2 and Fig. 2 (right)",
+        statement="backward oversmoothing happens at the middle layers: argmin_k ℰ(B⁽ᵏ⁾) lies strictly between 0 and L",
+        holds=holds, margin=margin, where=where, assumptions=assumptions, applicable=all(assumptions.values()),
+        details={"layer": k, "position": k / max(L, 1), "depth": L, "min": float(e[k]), "first": float(e[0]),
+                 "last": float(e[L]), "endpoint_over_min": depth_ratio},
     )

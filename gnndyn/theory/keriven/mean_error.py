@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gnndyn.theory.keriven.assumptions import Constants, explain
-from gnndyn.theory.keriven.bounds import _times, compare_bound, thm2_bound, window_products
+from gnndyn.theory.keriven.assumptions import DEPTH, Constants, depth_assumption, explain
+from gnndyn.theory.keriven.bounds import _mul, _overflow_is_inf, _times, compare_bound, thm2_bound, window_products
 from gnndyn.theory.verdict import Verdict
 
 
@@ -26,6 +26,7 @@ from gnndyn.theory.verdict import Verdict
 MEAN_FORMS = ("per-layer", "max-s", "per-layer-printed", "max-s-printed")
 
 
+@_overflow_is_inf
 def mean_error_bound(lam: float, s: Sequence[float], c: Constants, eps_out: float, *,
                      form: str = "per-layer") -> np.ndarray:
     r"""The bound on :math:`\varepsilon^{(k)} = \|1_n^\top B^{(k)}\|_2` in the proof of Thm 4 (App. A.9,
@@ -47,49 +48,60 @@ def mean_error_bound(lam: float, s: Sequence[float], c: Constants, eps_out: floa
         raise ValueError(f"form must be one of {MEAN_FORMS}; got {form!r}")
     s = np.asarray(s, dtype=np.float64)
     L = s.size - 1
+    lam = np.float64(lam)  # numpy powers: beyond float64 is +inf, not OverflowError
     M = window_products(s)
     S_L = M[0, L + 1]
-    A_L = (S_L ** 2 * c.D_X * c.D_loss + S_L * c.D_loss_prime) * c.n_nodes / c.n_loss
-    coef = c.D_rho * c.E_X0 * A_L
+    A_L = (_mul(S_L, S_L, c.D_X, c.D_loss) + _mul(S_L, c.D_loss_prime)) * c.n_nodes / c.n_loss
+    coef = _mul(c.D_rho, c.E_X0, A_L)
     out = np.empty(L + 1)
     if form.startswith("per-layer"):
         for k in range(L + 1):
-            ell = np.arange(k, L)
-            pw = (ell + 1) if form == "per-layer" else (2 * ell + 1 - k)
-            ssum = float(np.sum(lam ** pw * M[k + 1, ell + 1])) if ell.size else 0.0
-            out[k] = float(_times(coef, np.array(ssum))) + M[k + 1, L + 1] * eps_out
+            pw = [(ell + 1) if form == "per-layer" else (2 * ell + 1 - k) for ell in range(k, L)]
+            ssum = sum(_mul(lam ** p, M[k + 1, ell + 1]) for p, ell in zip(pw, range(k, L)))
+            out[k] = float(_times(coef, np.array(ssum))) + _mul(M[k + 1, L + 1], eps_out)
         return out
-    smax = float(s.max())
+    smax = np.float64(s.max())
     k = np.arange(L + 1)
     denom = 1 - lam * smax if form == "max-s" else 1 - lam ** 2 * smax
     if denom <= 0:
         return np.full(L + 1, np.inf)
-    return _times(coef, lam ** (k + 1.0) / denom) + smax ** (L - k) * eps_out
+    with np.errstate(over="ignore"):  # beyond float64: +inf (see gnndyn.theory.keriven.bounds)
+        return _times(coef, lam ** (k + 1.0) / denom) + np.array([_mul(smax ** (L - kk), eps_out) for kk in k])
 
 
 def check_mean_error(eps: Sequence[float], lam: float, s: Sequence[float], c: Constants, *,
                      assumptions: dict[str, bool] | None = None, series: str = "gnn") -> Verdict:
-    """Check the mean-error recursion of App. A.9 layer by layer (``eps[k]`` = ‖1ᵀB⁽ᵏ⁾‖)."""
+    """Check the mean-error recursion of App. A.9 layer by layer (``eps[k]`` = ‖1ᵀB⁽ᵏ⁾‖, k = 0..L).
+
+    The recursion (Keriven, Thm 4 proof, App. A.9, eqs. (38)–(39)) bounds the layers k < L from the output
+    layer's ε_n = ‖1ᵀB⁽ᴸ⁾‖. With L = 0 there is no such layer: the verdict is not applicable, assumption
+    :data:`~gnndyn.theory.keriven.assumptions.DEPTH` failed, margin ``nan`` (``null`` in checks.json)."""
     e = np.asarray(eps, dtype=np.float64)
     L = e.size - 1
     bounds = {f: mean_error_bound(lam, s, c, float(e[L]), form=f) for f in MEAN_FORMS}
     res = {f: compare_bound(e, b, stop=max(L, 1)) for f, b in bounds.items()}
     h, margin, k, ratio = res["per-layer"]
     h_max = res["max-s"][0]
-    assumptions = dict(assumptions or {})
+    assumptions = {**(assumptions or {}), **depth_assumption(L)}
     why = explain(h and h_max, assumptions)
     notes = [why] if why else []
     if not np.isfinite(c.D_rho) and L > 0:
         notes.append("vacuous below the output layer: D_ρ = ∞ (Assumption 4 fails), the bound is +∞")
     if not res["per-layer-printed"][0] or not res["max-s-printed"][0]:
         notes.append("the printed display of App. A.9 (λ^{2ℓ+1−k}, 1/(1−λ²s)) is exceeded here")
+    where = f"layer {k} of {series} (measured/bound = {ratio:.3g})" + "".join(f"; {x}" for x in notes)
+    if L == 0:
+        h = h_max = True
+        margin = float("nan")
+        where = (f"{series}: L = 0, no layer k < L below the output layer to bound (only the output's own "
+                 f"‖1ᵀB⁽ᴸ⁾‖ = {e[0]:.3g}); the statement needs {DEPTH}")
     return Verdict(
         name="keriven.thm4.mean_error",
         paper="Keriven, Thm 4 proof (App. A.9, last layers)",
         statement="‖1ᵀB⁽ᵏ⁾‖ ≤ D_ρℰ(X⁽⁰⁾)A_L Σ_{ℓ=k}^{L−1} λ^{ℓ+1}s^(k+1:ℓ+1) + s^(k+1:L+1)‖1ᵀB⁽ᴸ⁾‖",
         holds=h and h_max,
         margin=margin,
-        where=f"layer {k} of {series} (measured/bound = {ratio:.3g})" + "".join(f"; {x}" for x in notes),
+        where=where,
         assumptions=assumptions,
         applicable=all(assumptions.values()),
         details={"measured": e.tolist(), **{f"bound_{f}": b.tolist() for f, b in bounds.items()},
@@ -98,6 +110,7 @@ def check_mean_error(eps: Sequence[float], lam: float, s: Sequence[float], c: Co
     )
 
 
+@_overflow_is_inf
 def gradient_bound(lam: float, s: Sequence[float], c: Constants, *, e_out: float, eps_out: float) -> np.ndarray:
     r"""An exact bound on every :math:`\|\partial\mathcal L/\partial W^{(\ell)}\|_F`, ℓ = 0..L: the chain of
     the proof of Thm 4 (App. A.9, eqs. (34)–(35) before the ≲ simplification), evaluated with the
@@ -116,16 +129,17 @@ def gradient_bound(lam: float, s: Sequence[float], c: Constants, *, e_out: float
     """
     s = np.asarray(s, dtype=np.float64)
     L = s.size - 1
+    lam = np.float64(lam)  # numpy powers: beyond float64 is +inf, not OverflowError
     M = window_products(s)
     S_L = M[0, L + 1]
     ratio_n = c.n_nodes / c.n_loss
     eps_hat = mean_error_bound(lam, s, c, eps_out)
     e_hat = thm2_bound(lam, s, c, form="per-layer", e_out=e_out)
-    K = (S_L * c.D_X * c.D_loss + c.D_loss_prime) * ratio_n
+    K = (_mul(S_L, c.D_X, c.D_loss) + c.D_loss_prime) * ratio_n
     out = np.empty(L + 1)
     for ell in range(L + 1):
-        last = M[0, ell] * c.D_X * eps_hat[ell] + M[0, ell] * M[ell + 1, L + 1] * K * lam ** (ell + 1) * c.E_X0
-        firsts = [c.D_X * M[0, ell] * M[ell + 1, k + 1] * (eps_hat[k] + c.n_nodes * e_hat[k]) for k in range(ell + 1, L + 1)]
+        last = _mul(M[0, ell], c.D_X, eps_hat[ell]) + _mul(M[0, ell], M[ell + 1, L + 1], K, lam ** (ell + 1), c.E_X0)
+        firsts = [_mul(c.D_X, M[0, ell], M[ell + 1, k + 1], eps_hat[k] + c.n_nodes * e_hat[k]) for k in range(ell + 1, L + 1)]
         out[ell] = min([last, *firsts])
     return out
 
@@ -154,6 +168,7 @@ def check_gradient_bound(grad_norms: Sequence[float], lam: float, s: Sequence[fl
 
 
 # --------------------------------------------------------------------------------------------- Thm 3 (App. A.6)
+@_overflow_is_inf
 def mean_error_from_output_gradient(lam: float, s: Sequence[float], c: Constants, *, delta_bar: float,
                                     D_F: float) -> float:
     r"""Keriven App. A.6, eqs. (21)–(23) (first case): a δ̄-stationary output layer forces a small mean
@@ -169,13 +184,15 @@ def mean_error_from_output_gradient(lam: float, s: Sequence[float], c: Constants
     """
     s = np.asarray(s, dtype=np.float64)
     L = s.size - 1
+    lam = np.float64(lam)  # numpy powers: beyond float64 is +inf, not OverflowError
     M = window_products(s)
-    smooth_F = M[0, L] * lam ** (L + 1) * c.E_X0  # ℰ(F⁽ᴸ⁾) ≤ λ^{L+1} s^(0:L) ℰ(X⁽⁰⁾)
+    smooth_F = _mul(M[0, L], lam ** (L + 1), c.E_X0)  # ℰ(F⁽ᴸ⁾) ≤ λ^{L+1} s^(0:L) ℰ(X⁽⁰⁾)
     denom = D_F - smooth_F
     if denom <= 0:
         return float("inf")
-    K = (c.D_loss * c.D_X * M[0, L + 1] + c.D_loss_prime) * c.n_nodes / c.n_loss
-    return float((delta_bar + K * smooth_F) / denom)
+    K = (_mul(c.D_loss, c.D_X, M[0, L + 1]) + c.D_loss_prime) * c.n_nodes / c.n_loss
+    with np.errstate(over="ignore"):
+        return float((delta_bar + _mul(K, smooth_F)) / denom)
 
 
 def check_thm3_mean_error(eps_out: float, lam: float, s: Sequence[float], c: Constants, *, delta_bar: float, D_F: float,
