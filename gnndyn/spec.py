@@ -8,7 +8,8 @@ error that lists the valid ones. ``graph`` and ``operator`` take the parameters 
 or operator (``graph.n``, ``graph.p_in``, ``operator.d_max``...); changing ``graph.name`` starts
 that section again from the new dataset's defaults. A section given whole as a JSON object
 (``--set 'model={"depth": 3, "width": 8}'``) sets the keys it names and keeps the experiment's values of
-the others, as the dotted keys would.
+the others, as the dotted keys would; a field that is a plain mapping (``--set 'optimizers={"adam": 0.01}'``)
+is replaced whole, and a dotted key below it changes one entry (``--set horizons.sl-adj=1.0``).
 
 Validation happens before anything is written: every number in a spec must be finite (NaN or ±inf in
 any field, generator parameter or learning rate is refused with the field named), generator
@@ -101,7 +102,8 @@ class GraphSpec(Spec):
         accepted = set(dataset_params(self.name)) - {"data_root"}
         unknown = sorted(set(_extra_params(self)) - accepted)
         if unknown:
-            raise ValueError(f"dataset {self.name!r} does not take {', '.join(unknown)}; it accepts: {', '.join(sorted(accepted))}")
+            raise ValueError(f"dataset {self.name!r} does not take {', '.join(unknown)}; it accepts: "
+                             f"{', '.join(sorted(accepted)) or '(none: it is read from the data root)'}")
         try:
             check_graph_params(self.name, self.params)
         except GnndynError as exc:
@@ -190,6 +192,8 @@ class ExperimentSpec(Spec):
     #: reads them). A field of kind ``dataset`` is also a data set the run reads: :func:`preflight` makes sure it
     #: is there before anything is written. Subclasses extend the table (``{**Parent.name_fields, ...}``).
     name_fields: ClassVar[dict[str, tuple[str, Collection[str]]]] = {}
+    #: whether the run trains on node features: :func:`preflight` then refuses a stored data set without them
+    needs_features: ClassVar[bool] = False
 
     @model_validator(mode="after")
     def _names(self) -> "ExperimentSpec":
@@ -265,7 +269,7 @@ def preflight(spec: ExperimentSpec, *, data: bool = True) -> None:
         from gnndyn.data.registry import ensure_dataset
 
         for name in spec.datasets_used():
-            ensure_dataset(name, spec.data_root)
+            ensure_dataset(name, spec.data_root, features=spec.needs_features)
 
 
 # ---------------------------------------------------------------------------------------------- overrides
@@ -296,6 +300,18 @@ def _sub_spec_class(cls: type[BaseModel], path: list[str]) -> type[BaseModel] | 
     return cur if isinstance(cur, type) and issubclass(cur, BaseModel) else None
 
 
+def _is_mapping_field(cls: type[BaseModel], path: list[str]) -> bool:
+    """Whether ``path`` names a field that is a plain mapping (``horizons: dict[str, float]``): a dotted key
+    below it (``horizons.sl-adj=1.0``) adds or changes one entry."""
+    import typing
+
+    if not path:
+        return False
+    parent = _sub_spec_class(cls, path[:-1]) if len(path) > 1 else cls
+    field = parent.model_fields.get(path[-1]) if parent is not None else None
+    return field is not None and typing.get_origin(field.annotation) is dict
+
+
 def _accepted_extras(section_cls: type[BaseModel], section: dict[str, Any]) -> list[str]:
     if section_cls is GraphSpec:
         return sorted(set(dataset_params(section.get("name", "csbm"))) - {"data_root"})
@@ -305,9 +321,10 @@ def _accepted_extras(section_cls: type[BaseModel], section: dict[str, Any]) -> l
     return []
 
 
-def valid_keys(spec: BaseModel) -> list[str]:
-    """Every dotted key that ``--set`` accepts for this spec (extra parameters included)."""
-    d = spec.model_dump(mode="json")
+def valid_keys(spec: BaseModel, d: dict[str, Any] | None = None) -> list[str]:
+    """Every dotted key that ``--set`` accepts for this spec (extra parameters included); with ``d``, for the
+    spec's values ``d`` (a dump being changed: after ``graph.name=cora`` the keys of cora's section)."""
+    d = spec.model_dump(mode="json") if d is None else d
     keys = set(_leaf_keys(d))
     for name, field in type(spec).model_fields.items():
         sub = _sub_spec_class(type(spec), [name])
@@ -344,21 +361,24 @@ def apply_overrides(spec: Spec, overrides: list[str] | dict[str, Any]) -> Spec:
         cur = d
         for i, part in enumerate(parts[:-1]):
             if not isinstance(cur.get(part), dict):
-                raise GnndynError(f"unknown key {k!r}; valid keys: {', '.join(valid_keys(spec))}.")
+                raise GnndynError(f"unknown key {k!r}; valid keys: {', '.join(valid_keys(spec, d))}.")
             cur = cur[part]
         leaf = parts[-1]
-        if leaf not in cur:
+        if leaf not in cur and not _is_mapping_field(cls, parts[:-1]):
             sub = _sub_spec_class(cls, parts[:-1]) if len(parts) > 1 else None
             extras = _accepted_extras(sub, cur) if sub is not None and sub.model_config.get("extra") == "allow" else []
             if leaf not in extras:
-                hint = f" ({parts[0]} {cur.get('name')!r} accepts: {', '.join(extras)})" if extras else ""
-                raise GnndynError(f"unknown key {k!r}{hint}; valid keys: {', '.join(valid_keys(spec))}.")
+                allows = sub is not None and sub.model_config.get("extra") == "allow"
+                hint = (f" ({parts[0]} {cur.get('name')!r} accepts: {', '.join(extras)})" if extras else
+                        f" ({parts[0]} {cur.get('name')!r} takes no parameters)" if allows else "")
+                raise GnndynError(f"unknown key {k!r}{hint}; valid keys: {', '.join(valid_keys(spec, d))}.")
         if isinstance(cur.get(leaf), str) and isinstance(v, (bool, int, float)) and k in texts:
             v = texts[k]  # a string field given a number on the command line (nodes=100) keeps the text
-        if isinstance(v, dict) and isinstance(cur.get(leaf), dict):
+        sub = _sub_spec_class(cls, parts)
+        if isinstance(v, dict) and isinstance(cur.get(leaf), dict) and sub is not None:
             # a section given whole (model={"depth": 3}) changes the keys it names and keeps the experiment's
-            # others; a graph/operator section with another name starts from that name's defaults
-            sub = _sub_spec_class(cls, parts)
+            # others; a graph/operator section with another name starts from that name's defaults (a field
+            # that is a plain mapping, such as optimizers={"adam": 0.01}, is replaced whole)
             restart = (sub is not None and sub.model_config.get("extra") == "allow" and "name" in v
                        and v["name"] != cur[leaf].get("name"))
             keep = {"lcc": cur[leaf]["lcc"]} if restart and "lcc" in cur[leaf] else {}

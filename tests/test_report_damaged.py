@@ -75,3 +75,53 @@ def test_report_of_a_missing_folder_or_a_file_says_so(tmp_path):
     (tmp_path / "f.txt").write_text("x")
     res = runner.invoke(app, ["report", str(tmp_path / "f.txt")])
     assert res.exit_code == 2 and "is a file, not a run folder" in _flat(res.output)
+
+
+def test_report_of_a_failed_run_whose_figures_need_a_missing_table_says_why(tmp_path, monkeypatch):
+    from typing import Literal
+
+    from gnndyn.errors import GnndynError
+    from gnndyn.experiments import REGISTRY, make_spec, run_experiment
+    from gnndyn.experiments.base import Experiment
+    from gnndyn.spec import ExperimentSpec
+
+    class _Spec(ExperimentSpec):
+        experiment: Literal["tmp-table-fails"] = "tmp-table-fails"
+
+    def run(spec, ctx):
+        ctx.recorder.add("s", 0, 0, "loss", 1.0)
+        raise GnndynError("stopped before the table")
+
+    def figures(store):
+        store.table("runs")  # never written: the run failed first
+        return {}
+
+    monkeypatch.setitem(REGISTRY, "tmp-table-fails", Experiment("tmp-table-fails", "d", "p", _Spec, run, figures))
+    with pytest.raises(GnndynError):
+        run_experiment(make_spec("tmp-table-fails"), tmp_path / "F")
+    res = runner.invoke(app, ["report", str(tmp_path / "F")])
+    text = _flat(res.output)
+    assert res.exit_code == 1, res.output
+    assert "figure tmp-table-fails could not be drawn: not drawn: the run failed before it wrote what this figure reads" in text
+    assert "incomplete run:" in text and (tmp_path / "F" / "report.html").exists()
+
+
+@pytest.mark.parametrize("name,text,problem", [
+    ("run.json", "[]", "run.json: it holds a JSON list, not an object"),
+    ("spec.json", "{}", "spec.json: it lacks 'experiment'"),
+])
+def test_a_run_or_spec_file_of_the_wrong_shape_is_named(copy, name, text, problem):
+    (copy / name).write_text(text)
+    before = (copy / "report.html").read_bytes()
+    res = runner.invoke(app, ["report", str(copy)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert problem in _flat(res.output)
+    assert (copy / "report.html").read_bytes() == before
+
+
+def test_a_file_in_place_of_the_figures_folder_is_named(copy):
+    shutil.rmtree(copy / "figures")
+    (copy / "figures").write_text("x")
+    res = runner.invoke(app, ["report", str(copy)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert f"{copy / 'figures'} is a file where the run keeps its figures folder; nothing was written" in _flat(res.output)

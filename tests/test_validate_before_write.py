@@ -57,12 +57,14 @@ BAD_NAMES = [
     ("patel-fig5", "params=[8.5]", "params[0] = 8.5: the knn-ring parameter is an integer (k)"),
     ("patel-fig7", "params=[0]", "params[0] = 0: barabasi_albert needs 1 ≤ m < n=200"),
     ("patel-fig3", "params=[]", "params is empty"),
-    ("patel-fig2", 'family_params={"knn-ring": 7}', "family_params.knn-ring: knn_ring needs an even k"),
+    ("patel-fig2", "family_params.knn-ring=7", "family_params.knn-ring: knn_ring needs an even k"),
     ("patel-fig4", 'operators=["adj","sl-adj"]', "the normalized flow needs a horizon T per operator; horizons has "
                                                  "['adj', 'lap', 'nor-lap'], not sl-adj"),
     ("awasthi-fig1", "degrees=[3,200]", "degrees[1] = 200: degree must satisfy 0 ≤ degree < n=20; got 200"),
     ("spurious-stationary-points", "ns=[0]", "ns[0] = 0: a graph size must be at least 2"),
     ("spurious-stationary-points", "ns=[]", "ns is empty"),
+    ("backward-oversmoothing", "model.depth=0", "model.depth=0 must exceed shallow_depth=5: Fig. 1 compares a deep "
+                                                "GNN (and MLP) with a shallow one"),
 ]
 
 
@@ -84,8 +86,13 @@ def test_good_names_pass_in_any_case_and_with_underscores():
     spec = make_spec("xu-fig1", ["optimizer=GD", 'operators=["GCN","gin"]', "nodes=12", "init=Uniform"])
     assert spec.optimizer == "GD" and spec.nodes == "12"
     assert make_spec("patel-fig4", ["rule=normalized_flow"]).rule == "normalized_flow"
-    spec = make_spec("patel-fig4", ['horizons={"sl-adj": 1.0}', 'operators=["adj","sl-adj"]'])
+    spec = make_spec("patel-fig4", ["horizons.sl-adj=1.0", 'operators=["adj","sl-adj"]'])
     assert spec.horizons == {"adj": 2.5, "lap": 0.25, "nor-lap": 5.0, "sl-adj": 1.0}
+    spec = make_spec("patel-fig4", ['horizons={"adj": 1.0, "sl-adj": 2.0}', 'operators=["adj","sl-adj"]'])
+    assert spec.horizons == {"adj": 1.0, "sl-adj": 2.0}  # a mapping given whole replaces the field
+    assert make_spec("backward-oversmoothing", ['optimizers={"adam": 0.01}']).optimizers == {"adam": 0.01}
+    with pytest.raises(GnndynError, match="unknown key 'model.dpeth'"):
+        make_spec("spurious-stationary-points", ["model.dpeth=3"])  # a section is not a mapping
 
 
 def test_a_value_shown_in_brackets_is_printed_not_taken_for_markup(tmp_path):
@@ -236,3 +243,72 @@ def test_an_option_given_twice_is_an_error_not_a_silent_choice(tmp_path):
     assert not (tmp_path / "r").exists()
     with pytest.raises(GnndynError, match="data_root is given twice, as --data-root /a and as --set data_root=/b"):
         make_spec("xu-fig1", ["data_root=/b"], data_root="/a")
+
+
+# ---------------------------------------------------------------------------------- errors during the run
+def test_an_unexpected_error_is_one_message_and_the_traceback_is_kept(failing_experiment, tmp_path):
+    out = tmp_path / "crash"
+    res = runner.invoke(app, ["run", "tmp-fails", "--set", "how=crash", "--out", str(out)])
+    text = _flat(res.output)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "the run stopped on an unexpected error: RuntimeError: boom." in text
+    assert f"What was recorded is in {out}; its run.json says 'failed' and holds the traceback." in text
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "failed" and run["error"] == "RuntimeError: boom"
+    assert run["traceback"].startswith("Traceback (most recent call last)") and "_run_fails" in run["traceback"]
+
+
+def test_an_unexpected_error_under_overwrite_says_the_earlier_run_was_kept(failing_experiment, good_run):
+    before = _snapshot(good_run)
+    res = runner.invoke(app, ["run", "tmp-fails", "--set", "how=crash", "--out", str(good_run), "--overwrite"])
+    assert res.exit_code == 1
+    assert f"The earlier run in {good_run} was kept as it was." in _flat(res.output)
+    assert _snapshot(good_run) == before
+
+
+def test_an_out_that_cannot_be_created_is_refused_before_the_run(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    res = runner.invoke(app, ["run", "oversmoothing-at-init", "--out", str(tmp_path / "afile" / "sub"), *AT_INIT])
+    text = _flat(res.output)
+    assert res.exit_code == 2 and "running" not in text and "Traceback" not in res.output
+    assert f"--out {tmp_path / 'afile' / 'sub'} cannot be created: {tmp_path / 'afile'} is a file, not a folder" in text
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        import os
+
+        if os.access(ro, os.W_OK):  # running as root: permissions do not bind
+            pytest.skip("permissions are not enforced for this user")
+        res = runner.invoke(app, ["run", "oversmoothing-at-init", "--out", str(ro / "x"), *AT_INIT])
+        assert res.exit_code == 2 and f"the folder {ro} is not writable" in _flat(res.output)
+    finally:
+        ro.chmod(0o700)
+
+
+def test_data_root_without_a_stored_data_set_warns(tmp_path):
+    res = runner.invoke(app, ["run", "oversmoothing-at-init", "--data-root", str(tmp_path / "nowhere"), "--out",
+                              str(tmp_path / "r"), *AT_INIT])
+    assert res.exit_code == 0, res.output
+    assert ("warning: --data-root has no effect here: this run reads no stored data set (it uses: csbm; stored "
+            "ones are cora, citeseer, pubmed, us-climate).") in _flat(res.output)
+
+
+def test_a_planetoid_copy_without_features_is_refused_where_features_are_trained_on(tmp_path):
+    import shutil
+
+    raw = tmp_path / "root" / "Cora" / "raw"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid" / "Cora" / "raw", raw)
+    (raw / "ind.cora.allx").unlink()
+    spec = make_spec("xu-fig5", data_root=str(tmp_path / "root"))
+    with pytest.raises(GnndynError, match=r"Cora in .* has no node features \(ind.cora.allx is missing"):
+        preflight(spec)
+    preflight(make_spec("oversmoothing-at-init", ["graph.name=cora"], data_root=str(tmp_path / "root")))
+
+
+def test_unknown_key_after_a_name_change_lists_the_new_sections_keys():
+    with pytest.raises(GnndynError) as exc:
+        make_spec("backward-oversmoothing", ["operator.name=gcn", "operator.d_max=3"])
+    msg = str(exc.value)
+    assert "unknown key 'operator.d_max' (operator 'gcn' takes no parameters)" in msg
+    assert "operator.d_max" not in msg.split("valid keys:", 1)[1]

@@ -167,6 +167,19 @@ def _execute(spec, out: Optional[Path], *, default_out: Path, overwrite: bool = 
         raise typer.Exit(3)
     except GnndynError as exc:
         _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001  (an unexpected error: one message, not a traceback)
+        import traceback
+
+        what = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        run_json = Path(out) / "run.json"
+        try:
+            failed_here = json.loads(run_json.read_text()).get("status") == "failed"
+        except (OSError, ValueError, AttributeError):
+            failed_here = False
+        kept = (f"What was recorded is in {out}; its run.json says 'failed' and holds the traceback." if failed_here
+                else f"The earlier run in {out} was kept as it was." if overwrite else "")
+        _fail(f"the run stopped on an unexpected error: {what}. {kept} This is a gnndyn bug or an input it does "
+              f"not yet check: please report it with the spec.", code=1)
     _print_verdicts([v.as_dict() for v in result.verdicts])
     for k, v in result.summary.items():
         console.print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}", highlight=False)
@@ -177,6 +190,9 @@ def _execute(spec, out: Optional[Path], *, default_out: Path, overwrite: bool = 
         err.print(f"what was recorded is in {out}; verdicts on diverged series are marked 'not assessed'")
         raise typer.Exit(3)
 
+
+#: the data sets read from a data root (the others are generated)
+STORED_DATASETS = ("cora", "citeseer", "pubmed", "us-climate")
 
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder whole (default: refuse).")]
 
@@ -204,6 +220,10 @@ def run(
         spec = make_spec(name, set_ or [], seed=seed, seeds=seeds, device=device, dtype=dtype, data_root=data_root)
     except GnndynError as exc:
         _fail(str(exc))
+    if data_root is not None and not any(d.lower() in STORED_DATASETS for d in spec.datasets_used()):
+        used = ", ".join(spec.datasets_used()) or "none"
+        err.print(f"[yellow]warning:[/] --data-root has no effect here: this run reads no stored data set (it uses: "
+                  f"{escape(used)}; stored ones are {', '.join(STORED_DATASETS)}).", highlight=False)
     _execute(spec, out, default_out=Path("runs") / spec.experiment, overwrite=overwrite)
 
 
@@ -265,13 +285,17 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> No
         _fail(f"{run_dir} is a file, not a run folder; give the folder that holds spec.json.")
     if not store.path("spec.json").exists():
         _fail(f"{run_dir} is not a run folder (no spec.json).")
+    for sub in ("figures", "tables"):
+        if store.path(sub).exists() and not store.path(sub).is_dir():
+            _fail(f"{store.path(sub)} is a file where the run keeps its {sub} folder; nothing was written. Move it "
+                  f"away (or re-create the run with gnndyn rerun), then run report again.")
     try:
         why = store.incomplete(include_report=False)
         store.metrics()  # a damaged metrics file stops here, before anything is written
         store.checks()
         errors = draw_figures(get_experiment(store.spec()["experiment"]), store)
         if store.path("run.json").exists():
-            run = store.read_json("run.json")
+            run = store.run_record()
             if run.get("figure_errors") != errors and (errors or run.get("figure_errors")):
                 store.write_json("run.json", {**run, "figure_errors": errors})
         write_report(store)

@@ -99,9 +99,10 @@ def check_graph_params(name: str, params: dict[str, Any]) -> None:
             raise GnndynError(f"dataset {name!r}: {exc}.") from None
 
 
-def ensure_dataset(name: str, data_root: str | None = None) -> None:
+def ensure_dataset(name: str, data_root: str | None = None, *, features: bool = False) -> None:
     """Make sure a stored data set can be read before a run writes anything: Planetoid's raw files are found
-    (or downloaded), the climate folder holds its six files; a generator needs nothing. Raises a
+    (or downloaded), the climate folder holds its six files; a generator needs nothing. With ``features``, a
+    Planetoid copy without its feature file (``allx``: the graph and labels only) is refused too. Raises a
     :class:`GnndynError` that says where it looked and how to point ``--data-root`` at the data."""
     from gnndyn.data.climate import find_climate_dir
     from gnndyn.data.planetoid import PLANETOID_NAMES, locate_raw
@@ -109,7 +110,12 @@ def ensure_dataset(name: str, data_root: str | None = None) -> None:
     resolve("dataset", name, DATASETS)
     key = str(name).lower().replace("_", "-")
     if key in PLANETOID_NAMES:
-        locate_raw(key, data_root)
+        raw, held = locate_raw(key, data_root)
+        if features and held != "all":
+            raise GnndynError(
+                f"{PLANETOID_NAMES[key]} in {raw} has no node features (ind.{key}.allx is missing: the graph and "
+                f"labels only), and this experiment trains on features. Add ind.{key}.allx to that folder, point "
+                f"--data-root at a complete copy, or choose another dataset.")
     elif key == "us-climate":
         find_climate_dir(data_root)
 

@@ -256,7 +256,7 @@ def _run_claimed(exp: Experiment, spec: ExperimentSpec, store: RunStore, *, figu
 
     record("running", None, ExperimentResult())
     ctx = RunContext(store=store, recorder=Recorder(sink=store.write_metrics))
-    status, error, result = "ok", None, ExperimentResult()
+    status, error, result, tb = "ok", None, ExperimentResult(), None
     try:
         with divergence_policy(spec.divergence_factor):
             result = exp.run(spec, ctx)
@@ -267,10 +267,13 @@ def _run_claimed(exp: Experiment, spec: ExperimentSpec, store: RunStore, *, figu
         raise
     except BaseException as exc:
         status, error = "failed", "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        tb = None if isinstance(exc, (GnndynError, KeyboardInterrupt)) else "".join(traceback.format_exception(exc))
         raise
     finally:
         divs = ctx.recorder.divergences
         extra: dict[str, Any] = {"divergences": divs}
+        if status == "failed" and tb:
+            extra["traceback"] = tb  # an unexpected error: where it happened, for a bug report
         if divs and status == "ok":
             status = "diverged"
             names = ", ".join(f"{d['series']} (step {d['step']})" for d in divs[:5]) + (", …" if len(divs) > 5 else "")
@@ -345,8 +348,15 @@ def draw_figures(exp: Experiment, store: RunStore) -> dict[str, str]:
     try:
         with np.errstate(all="ignore"):
             figs = exp.figures(_DrawingStore(store.root))
-    except GnndynError:
-        raise
+    except GnndynError as exc:
+        # a run that failed or was stopped may lack the tables its figures read: say so; a finished run's
+        # damaged file stops the caller (it is named, and nothing is written)
+        run = store.read_json("run.json") if store.path("run.json").exists() else {}
+        if run.get("status") in ("ok", "diverged") and not store.incomplete(include_report=False):
+            raise
+        figs = {}
+        errors[exp.name] = (f"not drawn: the run {'failed' if run.get('status') == 'failed' else 'did not finish'} "
+                            f"before it wrote what this figure reads ({exc})")
     except Exception as exc:  # noqa: BLE001  (a figure must not sink a run)
         figs = {}
         errors[exp.name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()

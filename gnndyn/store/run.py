@@ -185,14 +185,33 @@ class RunStore:
             aside = r.with_name(f".{r.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
             r.rename(aside)
             self.previous = aside
-        r.mkdir(parents=True, exist_ok=True)
+        try:
+            r.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if self.previous is not None:
+                self.previous.rename(r)
+                self.previous = None
+            raise GnndynError(f"--out {r} cannot be created ({exc.strerror or exc}); nothing was written. Give "
+                              f"another --out.") from None
 
     def check_claim(self, *, overwrite: bool = False) -> None:
-        """Raise the error :meth:`claim` would raise, changing nothing."""
+        """Raise the error :meth:`claim` would raise, changing nothing: also when the folder could not be created
+        (a file on its path, a folder that is not writable)."""
+        import os
+
         r = self.root
         if r.exists() and not r.is_dir():
             raise GnndynError(f"--out {r} is an existing file, not a folder; give a folder path for the run "
                               f"(e.g. --out {r}-run).")
+        up = r if r.exists() else r.parent
+        while not up.exists() and up != up.parent:
+            up = up.parent
+        if not up.is_dir():
+            raise GnndynError(f"--out {r} cannot be created: {up} is a file, not a folder; nothing was written. "
+                              f"Give an --out whose parent folders are folders.")
+        if not os.access(up, os.W_OK | os.X_OK):
+            raise GnndynError(f"--out {r} cannot be created: the folder {up} is not writable; nothing was written. "
+                              f"Give an --out in a folder you can write to.")
         if r.is_dir() and any(r.iterdir()):
             if not overwrite:
                 raise GnndynError(f"run folder {r} already exists and is not empty; nothing was written. Give another "
@@ -227,7 +246,7 @@ class RunStore:
         ``include_report=False`` a missing report does not count (what a report being written asks)."""
         if not self.path("run.json").exists():
             return "it has no run.json: the run was stopped before it started recording, or the folder was not written by gnndyn"
-        run = self.read_json("run.json")
+        run = self.run_record()
         status = run.get("status")
         if status not in FINAL_STATUSES:
             return (f"run.json says status {status!r}: the run was stopped (killed or crashed) before it finished; "
@@ -259,8 +278,26 @@ class RunStore:
         except json.JSONDecodeError as exc:
             raise CorruptFileError(p, f"not valid JSON ({exc})") from None
 
+    def _read_object(self, name: str, *, needs: tuple[str, ...] = ()) -> dict[str, Any]:
+        """``read_json(name)`` that must be a JSON object holding the keys ``needs``; a CorruptFileError naming the
+        file otherwise."""
+        data = self.read_json(name)
+        if not isinstance(data, dict):
+            raise CorruptFileError(self.path(name), f"it holds a JSON {type(data).__name__}, not an object",
+                                   "it was edited or damaged; restore it, or re-create the run with gnndyn rerun")
+        missing = [k for k in needs if k not in data]
+        if missing:
+            raise CorruptFileError(self.path(name), f"it lacks {', '.join(repr(k) for k in missing)}",
+                                   "it was edited or damaged; restore it, or re-create the run with gnndyn rerun")
+        return data
+
     def spec(self) -> dict[str, Any]:
-        return self.read_json("spec.json")
+        """``spec.json``: an object naming its experiment (CorruptFileError otherwise)."""
+        return self._read_object("spec.json", needs=("experiment",))
+
+    def run_record(self) -> dict[str, Any]:
+        """``run.json``: an object (CorruptFileError otherwise)."""
+        return self._read_object("run.json")
 
     def checks(self) -> list[dict[str, Any]]:
         """The verdicts of ``checks.json`` (``[]`` when absent). A file that is not a list of verdicts (objects

@@ -93,6 +93,10 @@ class BackwardOversmoothingSpec(ExperimentSpec):
         if not self.early_steps < self.steps / 2:
             raise ValueError(f"early_steps={self.early_steps} must be < steps/2 = {self.steps / 2:g} (the drop factor "
                              f"compares epochs t ≤ early_steps with t ≥ steps/2); lower early_steps or raise steps")
+        if not self.model.depth > self.shallow_depth:
+            raise ValueError(f"model.depth={self.model.depth} must exceed shallow_depth={self.shallow_depth}: Fig. 1 "
+                             f"compares a deep GNN (and MLP) with a shallow one; raise model.depth or lower "
+                             f"shallow_depth")
         return self
 
 
@@ -130,7 +134,7 @@ def drop_factors(grads: np.ndarray, steps: np.ndarray, early: int, total: int) -
         return np.full(grads.shape[1], np.nan)
     e = grads[steps <= early].max(0)
     late = grads[steps >= total / 2].max(0)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(late > 0, e / late, np.inf)
 
 

@@ -50,6 +50,8 @@ class XuSpec(ExperimentSpec):
     seeds: Seeds = 2
     threads: Threads = 1
 
+    needs_features = True  # Xu et al.'s GNNs read the node features X
+
     #: the names Xu et al.'s fields may hold, checked when the spec is built (fields a spec lacks are skipped)
     name_fields = {
         **{f: ("dataset", XU_DATASETS) for f in ("dataset", "datasets", "time_dataset", "sweep_datasets")},
