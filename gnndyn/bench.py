@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from gnndyn.bench_options import (  # noqa: F401  (re-exported: the options' che
     CONTENDERS,
     DTYPES,
     LAM,
+    MEMORY_OPTIONS,
     MIN_DEGREE,
     MIN_NODES,
     MU,
@@ -44,6 +46,7 @@ from gnndyn.bench_options import (  # noqa: F401  (re-exported: the options' che
     check_device,
     check_json_path,
     check_options,
+    ineffective_options,
     max_degree,
 )
 from gnndyn.errors import GnndynError
@@ -299,11 +302,15 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
                        rounds: int = 7, memory_nodes: int = 0, memory_degree: float = 20.0, memory_depth: int = 40,
                        memory_probes: bool = True, device: str = "cpu", dtype: str = "float32",
                        json_path: str | Path | None = None, profile: bool = False, replicas: int = 0,
-                       contenders: tuple[str, ...] = CONTENDERS, console=None) -> dict[str, Any]:
+                       contenders: tuple[str, ...] = CONTENDERS, console=None, given: Collection[str] | None = None,
+                       warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Print and return the interleaved step timings, ratios, spmm bandwidth and (optionally) peak memory.
 
     Every option and ``json_path`` are checked first (:class:`GnndynError`, nothing printed or timed); a
     failed peak-memory worker or JSON write raises :class:`BenchFailure` once the rest is printed and saved.
+    Options given (``given``: the parameters set explicitly; ``None``: those not at their default) that have
+    no effect (:func:`ineffective_options`) are warned about before the header, by ``warn`` (default: printed
+    as ``warning: ...``).
     """
     dtype, contenders = check_options(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds,
                                       memory_nodes=memory_nodes, memory_degree=memory_degree,
@@ -311,6 +318,10 @@ def run_step_benchmark(*, nodes: int = 100_000, degree: float = 10.0, depth: int
                                       contenders=tuple(contenders))
     json_path = check_json_path(json_path)
     say = console.print if console is not None else print
+    unused = ineffective_options(memory_nodes=memory_nodes, memory_degree=memory_degree, memory_depth=memory_depth,
+                                 memory_probes=memory_probes, given=given)
+    if unused:
+        (warn or (lambda m: say(f"warning: {m}")))(unused)
     if rounds < 5:
         say(f"note: {rounds} rounds (fewer than 5): spreads are rough.")
     say(f"step benchmark: CSBM n={nodes}, avg degree {degree}, depth {depth}, width {width}, {dtype}, {device}, "

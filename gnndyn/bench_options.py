@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,33 @@ def check_options(*, nodes: int = 100_000, degree: float = 10.0, depth: int = 40
         raise GnndynError(f"--contenders names no contender; give a comma-separated list of "
                           f"{', '.join(CONTENDERS)}, or all.")
     return dtype, tuple(names)
+
+
+#: the options of the peak-memory runs, with their defaults: they act only with ``--memory-nodes N`` (N > 0)
+MEMORY_OPTIONS = {"memory_degree": 20.0, "memory_depth": 40, "memory_probes": True}
+
+
+def ineffective_options(*, memory_nodes: int = 0, memory_degree: float = 20.0, memory_depth: int = 40,
+                        memory_probes: bool = True, given: Collection[str] | None = None) -> str | None:
+    """The warning for options that were given but have no effect, or ``None``: the peak-memory options
+    (``--memory-degree``, ``--memory-depth``, ``--[no-]memory-probes``) while ``--memory-nodes`` is 0, which
+    skips the peak-memory runs. ``given``: the parameters set explicitly (on the command line); ``None``:
+    those whose value differs from its default."""
+    if memory_nodes:
+        return None
+    values = {"memory_degree": memory_degree, "memory_depth": memory_depth, "memory_probes": memory_probes}
+    if given is None:
+        given = [k for k, v in values.items() if v != MEMORY_OPTIONS[k]]
+    typed = {"memory_degree": f"--memory-degree {memory_degree:g}" if isinstance(memory_degree, (int, float))
+             else f"--memory-degree {memory_degree!r}",
+             "memory_depth": f"--memory-depth {memory_depth}",
+             "memory_probes": "--memory-probes" if memory_probes else "--no-memory-probes"}
+    names = [typed[k] for k in MEMORY_OPTIONS if k in given]
+    if not names:
+        return None
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return (f"{listed} {'has' if len(names) == 1 else 'have'} no effect without --memory-nodes N: the peak-memory "
+            "runs are skipped while --memory-nodes is 0 (its default).")
 
 
 def check_json_path(path: str | Path | None) -> Path | None:

@@ -229,3 +229,78 @@ def test_unknown_graph_family_is_spelled_families():
     with pytest.raises(GnndynError, match="valid graph families: ") as info:
         synthetic_graph("foo", 10, 0.1, 2, 0)
     assert "familys" not in str(info.value)
+
+
+# --- options that have no effect ---------------------------------------------------------------------------------
+
+
+def test_memory_options_without_memory_nodes_warn_once_before_the_header(monkeypatch):
+    monkeypatch.setattr(bench, "memory_run", lambda **k: pytest.fail("a memory run started with --memory-nodes 0"))
+    res = runner.invoke(app, ["bench", *TINY, "--memory-depth", "3", "--memory-degree", "30", "--no-memory-probes"])
+    text = _text(res)
+    assert res.exit_code == 0, text
+    warning = ("warning: --memory-degree 30, --memory-depth 3 and --no-memory-probes have no effect without "
+               "--memory-nodes N: the peak-memory runs are skipped while --memory-nodes is 0 (its default).")
+    assert text.startswith(warning), text
+    assert text.count("warning:") == 1 and text.index(warning) < text.index("step benchmark:")
+    lines = res.output.splitlines()
+    assert lines[0] == warning  # one line, not wrapped
+    assert "peak memory" not in text
+
+    res = runner.invoke(app, ["bench", *TINY, "--memory-nodes", "0", "--memory-depth", "40"])  # the default value, typed
+    text = _text(res)
+    assert res.exit_code == 0, text
+    assert text.startswith("warning: --memory-depth 40 has no effect without --memory-nodes N: the peak-memory runs "
+                           "are skipped while --memory-nodes is 0 (its default).")
+    res = runner.invoke(app, ["bench", *TINY, "--memory-probes"])
+    assert res.exit_code == 0 and _text(res).startswith("warning: --memory-probes has no effect without --memory-nodes N")
+
+
+def test_no_warning_without_memory_options_or_with_memory_nodes(monkeypatch):
+    res = runner.invoke(app, ["bench", *TINY])
+    assert res.exit_code == 0 and "warning" not in _text(res), _text(res)
+    runs: list[dict] = []
+
+    def memory_run(**k):
+        runs.append(k)
+        return {"nodes": k["nodes"], "edges": 100, "generate_s": 0.1, "step_s": 0.2, "peak_rss_mib": 300.0,
+                "rss_after_setup_mib": 250.0, "rss_now_after_setup_mib": 200.0}
+
+    monkeypatch.setattr(bench, "memory_run", memory_run)
+    res = runner.invoke(app, ["bench", *TINY, "--memory-nodes", "50", "--memory-degree", "4", "--memory-depth", "0",
+                              "--no-memory-probes"])
+    text = _text(res)
+    assert res.exit_code == 0, text
+    assert "warning" not in text and "peak RSS 300 MiB" in text
+    assert [(r["nodes"], r["degree"], r["depth"], r["probes"]) for r in runs] == [(50, 4.0, 0, False)]
+
+
+def test_bad_memory_values_are_errors_even_without_memory_nodes(no_work):
+    text = _bad_bench([*SMALL, "--memory-depth", "-1"], no_work)
+    assert text == "error: --memory-depth must be an integer ≥ 0 (the number of hidden layers); got -1."
+
+
+def test_ineffective_options_by_value_for_the_python_api(monkeypatch):
+    assert bench.ineffective_options() is None
+    assert bench.ineffective_options(memory_depth=3) == (
+        "--memory-depth 3 has no effect without --memory-nodes N: the peak-memory runs are skipped while "
+        "--memory-nodes is 0 (its default).")
+    assert bench.ineffective_options(memory_nodes=50, memory_depth=3, memory_probes=False) is None
+    assert bench.ineffective_options(memory_degree=20.0, given=["memory_degree", "memory_probes"]).startswith(
+        "--memory-degree 20 and --memory-probes have no effect")
+
+    def stop(**k):
+        raise RuntimeError("stop after the header")
+
+    class Console:
+        def print(self, m):
+            said.append(m)
+
+    said: list[str] = []
+    monkeypatch.setattr(bench, "step_benchmark", stop)
+    with pytest.raises(RuntimeError, match="stop after the header"):
+        bench.run_step_benchmark(nodes=8, degree=4.0, depth=0, width=1, rounds=5, memory_probes=False,
+                                 warn=said.append, console=Console())
+    assert said[0] == ("--no-memory-probes has no effect without --memory-nodes N: the peak-memory runs are skipped "
+                       "while --memory-nodes is 0 (its default).")
+    assert said[1].startswith("step benchmark: CSBM n=8") and len(said) == 2

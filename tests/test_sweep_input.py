@@ -1,6 +1,8 @@
 """Bad input to ``gnndyn sweep``: every check is made before anything is written, the same for
 ``--dry-run`` and a real run (:func:`gnndyn.sweep.runner.prepare`), exits with status 2 and leaves every
-folder as it was. Nothing here runs a point: sweep folders are made with the sweep's own state writer."""
+folder as it was. Sweep folders are made with the sweep's own state writer; only section 7 runs points (in
+this process, tiny ones): a sweep with failed or incomplete points exits with status 1, naming how many and the
+command that continues it."""
 
 from __future__ import annotations
 
@@ -278,3 +280,167 @@ def test_the_dry_run_without_out_lists_the_points_and_says_how_to_run_them():
     assert r.exit_code == 0, r.output
     assert r.text.endswith("2 of 2 points would run on the local backend with 1 worker(s); give --out DIR to run them.")
     assert "depth=1-" in r.text and "depth=2-" in r.text
+
+
+# ------------------------------------------------------------------------------- 7. points that fail
+# These run points, in this process: the backend is replaced by one that calls the worker's run_point for each
+# task (as a pool's worker would), and the run of chosen depths raises or its worker is lost.
+@pytest.fixture
+def in_process(monkeypatch):
+    """``{"raise": {depth: exception}, "lost": {depth, ...}}``: what the points of those depths do."""
+    from gnndyn.experiments import base as experiments_base
+    from gnndyn.sweep import backends, runner, worker
+
+    plan_ = {"raise": {}, "lost": set()}
+    real = experiments_base.run_experiment
+
+    def run_experiment(spec, out, **kw):
+        exc = plan_["raise"].get(spec.model.depth)
+        if exc is not None:
+            raise exc
+        return real(spec, out, **kw)
+
+    def run_backend(name, tasks, workers, on_result, *, address=None):
+        for t in tasks:
+            if t["spec"]["model"]["depth"] in plan_["lost"]:
+                on_result(backends._lost(t, RuntimeError("the pool broke")))
+            else:
+                on_result(worker.run_point(t))
+
+    monkeypatch.setattr(experiments_base, "run_experiment", run_experiment)
+    monkeypatch.setattr(worker, "pin_threads", lambda threads: None)
+    monkeypatch.setattr(runner, "run_backend", run_backend)
+    return plan_
+
+
+def test_failed_points_exit_1_with_their_messages_and_the_retry_command(tmp_path, in_process):
+    from gnndyn.errors import GnndynError
+
+    out = tmp_path / "sw"
+    in_process["raise"].update({1: GnndynError("d_y must be at most d_x = 8; got 20."), 2: KeyError("x")})
+    r = _invoke(["sweep", EXP, *BASE, *GRID, "--out", out, "--no-figures"])
+    assert r.exit_code == 1, r.output
+    assert "2 points (2 run now): failed 2" in r.text
+    # gnndyn's own errors without their class name; other errors with their type
+    assert ": failed: d_y must be at most d_x = 8; got 20." in r.text and ": failed: KeyError: 'x'" in r.text
+    assert "GnndynError" not in r.text and "gnndyn.errors" not in r.text
+    assert r.text.endswith(f"error: 2 of 2 points failed (errors above); to rerun them: gnndyn sweep --resume {out} "
+                           "--retry-failed.")
+    state = json.loads((out / "sweep.json").read_text())
+    assert state["status"] == "complete with failures" and state["counts"] == {"failed": 2}
+    report = (out / "report.html").read_text()
+    assert "d_y must be at most d_x = 8; got 20." in report and "KeyError: &#x27;x&#x27;" in report
+    assert "gnndyn.errors" not in report
+
+    # a resume that runs nothing still says the sweep failed in part
+    r = _invoke(["sweep", "--resume", out])
+    assert r.exit_code == 1, r.output
+    assert "2 points (0 run now): failed 2" in r.text and r.text.endswith(
+        f"error: 2 of 2 points failed (errors above); to rerun them: gnndyn sweep --resume {out} --retry-failed.")
+
+    # the command it names reruns them; one fails again (singular), then both succeed: exit 0, no error
+    in_process["raise"].pop(2)
+    r = _invoke(["sweep", "--resume", out, "--retry-failed"])
+    assert r.exit_code == 1, r.output
+    assert "2 points (2 run now): failed 1, ok 1" in r.text
+    assert r.text.endswith(f"error: 1 of 2 points failed (errors above); to rerun it: gnndyn sweep --resume {out} "
+                           "--retry-failed.")
+    in_process["raise"].clear()
+    r = _invoke(["sweep", "--resume", out, "--retry-failed"])
+    assert r.exit_code == 0, r.output
+    assert "2 points (1 run now): ok 2" in r.text and "error" not in r.text
+    assert json.loads((out / "sweep.json").read_text())["status"] == "complete"
+
+
+def test_failed_and_incomplete_points_are_both_counted_with_the_commands(tmp_path, in_process):
+    out = tmp_path / "sw"
+    in_process["raise"][1] = ValueError("no edges")
+    in_process["lost"].add(2)
+    r = _invoke(["sweep", EXP, *BASE, *GRID, "--out", out, "--no-figures"])
+    assert r.exit_code == 1, r.output
+    assert "2 points (2 run now): failed 1, incomplete 1" in r.text
+    assert ": failed: ValueError: no edges" in r.text
+    assert ": incomplete: the worker running this point was lost: RuntimeError: the pool broke" in r.text
+    assert r.text.endswith(f"error: 1 of 2 points failed (errors above) and 1 of 2 points is incomplete (its run did "
+                           f"not finish); gnndyn sweep --resume {out} runs the incomplete ones, gnndyn sweep "
+                           f"--resume {out} --retry-failed the failed ones too.")
+    in_process["lost"].clear()
+    r = _invoke(["sweep", "--resume", out])  # runs the incomplete point only; the failed one stays failed
+    assert r.exit_code == 1, r.output
+    assert "2 points (1 run now): failed 1, ok 1" in r.text and "is incomplete" not in r.text
+    assert r.text.endswith(f"error: 1 of 2 points failed (errors above); to rerun it: gnndyn sweep --resume {out} "
+                           "--retry-failed.")
+
+
+def test_only_incomplete_points_say_how_to_resume(tmp_path, in_process):
+    out = tmp_path / "sw"
+    in_process["lost"].update({1, 2})
+    r = _invoke(["sweep", EXP, *BASE, *GRID, "--out", out, "--no-figures"])
+    assert r.exit_code == 1, r.output
+    assert r.text.endswith(f"error: 2 of 2 points are incomplete (their runs did not finish); to run them: "
+                           f"gnndyn sweep --resume {out}.")
+
+
+def test_error_line_drops_the_class_name_of_gnndyns_own_errors_only():
+    from gnndyn.sweep.identity import error_line
+
+    assert error_line("gnndyn.errors.GnndynError: d_y must be at most 8; got 20.") == "d_y must be at most 8; got 20."
+    assert error_line("gnndyn.errors.CorruptFileError: x.json: not valid JSON.") == "x.json: not valid JSON."
+    assert error_line("KeyError: 'x'") == "KeyError: 'x'"
+    assert error_line("torch.OutOfMemoryError: CUDA out of memory") == "torch.OutOfMemoryError: CUDA out of memory"
+    assert error_line("gnndyn.errors.GnndynError: first line\n  second line\n") == "first line second line"
+    assert error_line("training diverged at step 3: loss is nan.") == "training diverged at step 3: loss is nan."
+    assert error_line(None) == "" and error_line("  ") == "" and error_line(float("nan")) == ""
+
+
+# ------------------------------------------------------------------------------- 8. --set seed and --seeds
+def test_set_seed_is_the_first_seed_of_the_seed_axis(tmp_path):
+    cfg = build_config(EXP, sets=["graph.n=50", "model.width=4", "seed=3"], seeds=2)
+    assert cfg.seeds == [3, 4] and "seed" not in cfg.base
+    assert [p["values"]["seed"] for p in plan(cfg)] == [3, 4]
+    assert [p["spec"]["seed"] for p in plan(cfg)] == [3, 4]
+    r = _invoke(["sweep", EXP, *BASE, "--set", "seed=3", "--seeds", "2", "--dry-run", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "seed=3-" in r.text and "seed=4-" in r.text and "seed=0-" not in r.text and "seed=1-" not in r.text
+    # a sweep file: its base's seed and its seed count, the same
+    f = tmp_path / "s.yaml"
+    f.write_text(f"experiment: {EXP}\nbase: {{graph.n: 50, seed: 5}}\nseeds: 3\n")
+    assert build_config(None, file=f).seeds == [5, 6, 7]
+    assert build_config(None, file=f, sets=["seed=1"]).seeds == [1, 2, 3]  # --set replaces the file's base seed
+    # without a base seed, from 0 as before
+    assert build_config(EXP, seeds=2).seeds == [0, 1]
+
+
+def test_a_base_seed_with_a_list_of_seeds_or_a_bad_first_seed_is_an_error(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text(f"experiment: {EXP}\nbase: {{graph.n: 50, seed: 4}}\nseeds: [1, 2]\n")
+    r = _invoke(["sweep", "--file", f, "--dry-run"])
+    assert r.exit_code == 2, r.output
+    assert r.text == (f"error: the seed is given twice: by `seed: 4` in the base of {f} and by the list of seeds [1, 2] "
+                      f"in {f}; give it once (a list names every seed; `seeds: N` runs N seeds from the base's seed on).")
+    f.write_text(f"experiment: {EXP}\nbase: {{graph.n: 50}}\nseeds: [1, 2]\n")
+    r = _invoke(["sweep", "--file", f, "--set", "seed=4", "--dry-run"])
+    assert r.exit_code == 2 and r.text.startswith("error: the seed is given twice: by --set seed=4 and by the list")
+    for bad in ("-1", "1.5", "abc"):
+        r = _invoke(["sweep", EXP, *BASE, "--set", f"seed={bad}", "--seeds", "2", "--dry-run"])
+        assert r.exit_code == 2, r.output
+        shown = {"-1": "-1", "1.5": "1.5", "abc": "'abc'"}[bad]
+        assert r.text == (f"error: --set seed={bad}: the seed must be a non-negative integer (the first seed of the "
+                          f"seed axis); got {shown}.")
+    from gnndyn.errors import GnndynError
+    from gnndyn.sweep.grid import SweepConfig, check_config
+
+    with pytest.raises(GnndynError, match=r"'seed' is both a base override \(seed=3\) and the seed axis \(seeds "
+                                          r"\[0, 1\]\), which would replace it at every point; give it once\."):
+        check_config(SweepConfig(experiment=EXP, base={"seed": 3}, seeds=[0, 1]))
+
+
+def test_a_set_key_given_twice_warns_as_run_does(tmp_path):
+    r = _invoke(["sweep", EXP, "--set", "graph.n=40", "--set", "model.width=4", "--set", "graph.n=50", *GRID,
+                 "--dry-run", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert r.text.startswith("warning: --set graph.n given 2 times (40, 50); using the last, 50.")
+    assert r.text.count("warning") == 1
+    assert build_config(EXP, sets=["graph.n=40", "graph.n=50"]).base == {"graph.n": 50}
+    r = _invoke(["sweep", EXP, *BASE, *GRID, "--dry-run", "--workers", "1"])
+    assert r.exit_code == 0 and "warning" not in r.text

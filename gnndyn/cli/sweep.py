@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from gnndyn.cli import SetOpt, _fail, app, console, err
+from gnndyn.cli import SetOpt, _fail, _warn_repeated, app, console, err
 from gnndyn.errors import GnndynError
 
 
@@ -16,7 +17,7 @@ from gnndyn.errors import GnndynError
 def sweep(
     experiment: Annotated[Optional[str], typer.Argument(help="Experiment name (see `gnndyn list`); or `experiment:` in --file.")] = None,
     grid: Annotated[Optional[list[str]], typer.Option("--grid", "-g", help="A product axis KEY=V1,V2,... (dotted keys as for --set; values read as JSON, else text). Repeatable.")] = None,
-    seeds: Annotated[Optional[int], typer.Option(help="The seed axis: seeds 0..N-1.")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="The seed axis: N seeds from the base's seed on (--set seed=S; default 0): S..S+N-1.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The sweep folder (points/<id>/, sweep.json, metrics.parquet, verdicts.parquet, report.html).")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A sweep file (.yaml/.yml or .toml): experiment, base, grid, zip, seeds, figures.")] = None,
     set_: SetOpt = None,
@@ -30,7 +31,8 @@ def sweep(
 ) -> None:
     """Run a grid of points of one experiment, each an ordinary run in OUT/points/<id>/, resumable; one table and one report."""
     from gnndyn.sweep import build_config
-    from gnndyn.sweep.runner import FAILED, execute, prepare, prepare_resume
+    from gnndyn.sweep.identity import error_line
+    from gnndyn.sweep.runner import FAILED, INCOMPLETE, execute, prepare, prepare_resume
 
     # every check is made before anything is written, the same for --dry-run and a real run
     try:
@@ -44,6 +46,7 @@ def sweep(
                 raise GnndynError(f"--resume {resume} and --out {out} name different folders; give only --resume.")
             job = prepare_resume(resume, backend=backend, workers=workers, address=address, retry_failed=retry_failed)
         else:
+            _warn_repeated(set_)
             if out is None and not dry_run:
                 raise GnndynError("--out DIR is required: the folder the sweep writes (e.g. --out runs/depth-sweep).")
             cfg = build_config(experiment, file=file, grid=grid, sets=set_, seeds=seeds, figures=figures)
@@ -77,8 +80,26 @@ def sweep(
     console.print(f"{len(outcome.points)} points ({len(outcome.ran)} run now): "
                   + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
     for p in outcome.points:
-        if p["status"] not in ("ok", "diverged") and p.get("error"):
-            err.print(f"  {p['id']}: {p['status']}: {str(p['error']).strip().splitlines()[-1]}", highlight=False)
+        if p["status"] not in ("ok", "diverged") and error_line(p.get("error")):
+            err.print(f"  {p['id']}: {p['status']}: {error_line(p['error'])}", highlight=False, markup=False)
     console.print(f"report: {(outcome.root / 'report.html').resolve()}")
-    if any(p["status"] == "incomplete" for p in outcome.points):
-        raise typer.Exit(1)
+    unfinished = _unfinished(outcome.root, len(outcome.points), counts.get(FAILED, 0), counts.get(INCOMPLETE, 0))
+    if unfinished:
+        _fail(unfinished, code=1)
+
+
+def _unfinished(root: Path, total: int, failed: int, incomplete: int) -> str | None:
+    """What a sweep left undone and the command that does it, or ``None`` when every point is complete."""
+    resume = f"gnndyn sweep --resume {shlex.quote(str(root))}"
+    of = f"of {total} point{'s' if total != 1 else ''}"
+    fail = f"{failed} {of} failed"
+    inc = (f"1 {of} is incomplete (its run did not finish)" if incomplete == 1
+           else f"{incomplete} {of} are incomplete (their runs did not finish)")
+    if failed and incomplete:
+        return (f"{fail} (errors above) and {inc}; {resume} runs the incomplete ones, {resume} --retry-failed the "
+                "failed ones too.")
+    if failed:
+        return f"{fail} (errors above); to rerun {'it' if failed == 1 else 'them'}: {resume} --retry-failed."
+    if incomplete:
+        return f"{inc}; to run {'it' if incomplete == 1 else 'them'}: {resume}."
+    return None

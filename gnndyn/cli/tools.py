@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from gnndyn.cli import SetOpt, _fail, _print_rows, _warn_repeated, app, console
+from gnndyn.cli import SetOpt, _fail, _print_rows, _warn_repeated, app, console, err
 from gnndyn.errors import GnndynError
 
 SPECTRAL_METHODS = ("auto", "dense", "lanczos")
@@ -105,6 +105,7 @@ def graph_info(
 
 @app.command()
 def bench(
+    ctx: typer.Context,
     nodes: Annotated[int, typer.Option(help="Graph size for the step benchmark.")] = 100_000,
     degree: Annotated[float, typer.Option(help="Average degree.")] = 10.0,
     depth: Annotated[int, typer.Option(help="GNN depth L.")] = 40,
@@ -122,15 +123,20 @@ def bench(
     contenders: Annotated[str, typer.Option(help="Comma-separated contenders to time (default all): gnndyn, gnndyn+probes, fair, plain, pyg, floor.")] = "all",
 ) -> None:
     """Time one gradient-descent step of gnndyn's deep GNN against its contenders (interleaved rounds), and peak memory."""
-    from gnndyn.bench import CONTENDERS, BenchFailure, run_step_benchmark
+    from gnndyn.bench import CONTENDERS, MEMORY_OPTIONS, BenchFailure, run_step_benchmark
 
+    # the options typed on the command line (by the name of click's ParameterSource: typer ≥ 0.2x has its
+    # own copy of click, older typers use click's)
+    given = [k for k in MEMORY_OPTIONS if getattr(ctx.get_parameter_source(k), "name", None) == "COMMANDLINE"]
     names = CONTENDERS if contenders.strip().lower() == "all" else tuple(
         c.strip() for c in contenders.split(",") if c.strip())
     try:
         run_step_benchmark(nodes=nodes, degree=degree, depth=depth, width=width, rounds=rounds,
                            memory_nodes=memory_nodes, memory_degree=memory_degree, memory_depth=memory_depth,
                            memory_probes=memory_probes, device=device, dtype=dtype, json_path=json_out,
-                           profile=profile, replicas=replicas, console=console, contenders=names)
+                           profile=profile, replicas=replicas, console=console, contenders=names, given=given,
+                           warn=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", highlight=False,
+                                                    soft_wrap=True))
     except GnndynError as exc:  # bad input, found before anything ran
         _fail(str(exc))
     except BenchFailure as exc:  # a part of the benchmark failed after the rest was printed

@@ -5,7 +5,10 @@ A sweep is one experiment with
 * ``base``: overrides applied to every point (``--set KEY=VALUE``),
 * ``grid``: product axes, ``--grid model.depth=5,10,20`` (the Cartesian product of all of them),
 * ``zip``: groups of keys that vary together (one axis per group; the lists of a group have equal lengths),
-* ``seeds``: the seed axis (``--seeds 3`` is seeds 0, 1, 2; a file may list them).
+* ``seeds``: the seed axis, a count N or a list. N seeds run from the base's seed on, as ``gnndyn run
+  --seed S --seeds N`` does: ``--seeds 3`` is seeds 0, 1, 2, and with ``--set seed=5`` seeds 5, 6, 7 (the
+  base's seed becomes the axis's first value). A list is the seeds themselves, and a base seed with it
+  is an error.
 
 Points are enumerated in a fixed order — grid axes as given, then the zipped groups, then the seed,
 the last axis varying fastest — so the same description always gives the same points in the same order.
@@ -220,8 +223,10 @@ def config_from_mapping(data: dict[str, Any], *, where: str = "sweep file") -> d
 def build_config(experiment: str | None, *, file: str | Path | None = None, grid: list[str] | None = None,
                  sets: list[str] | None = None, seeds: int | None = None, figures: bool | None = None) -> SweepConfig:
     """A :class:`SweepConfig` from the command line, a sweep file, or both (the command line adds axes and
-    base overrides to the file's; a key given twice is an error)."""
-    fdata = config_from_mapping(read_sweep_file(file), where=str(file)) if file else config_from_mapping({})
+    base overrides to the file's; a key given twice is an error). A seed count (``--seeds N`` or the file's
+    ``seeds: N``) runs from the base's seed on: the base's ``seed`` S becomes the seed axis S, ..., S+N-1."""
+    raw = read_sweep_file(file) if file else {}
+    fdata = config_from_mapping(raw, where=str(file)) if file else config_from_mapping({})
     exp = experiment or fdata["experiment"]
     if not exp:
         raise GnndynError("which experiment? Give EXPERIMENT on the command line or `experiment:` in the sweep file "
@@ -234,12 +239,24 @@ def build_config(experiment: str | None, *, file: str | Path | None = None, grid
         if k in axes:
             raise GnndynError(f"axis {k!r} is given twice; give each grid key once.")
         axes[k] = v
-    base = {**fdata["base"], **parse_set(sets or [])}
+    cli_base = parse_set(sets or [])
+    base = {**fdata["base"], **cli_base}
     seed_list = fdata["seeds"]
+    count = isinstance(raw.get("seeds"), int)  # a file's `seeds: N` is a count; a list names the seeds
     if seeds is not None:
         if seed_list is not None:
             raise GnndynError(f"seeds are given both by --seeds and in {file}; give them once.")
-        seed_list = _seed_list(seeds, "--seeds")
+        seed_list, count = _seed_list(seeds, "--seeds"), True
+    if seed_list is not None and SEED in base:
+        where = f"--set seed={cli_base[SEED]}" if SEED in cli_base else f"`seed: {base[SEED]}` in the base of {file}"
+        start = base.pop(SEED)
+        if not count:
+            raise GnndynError(f"the seed is given twice: by {where} and by the list of seeds {seed_list} in {file}; "
+                              f"give it once (a list names every seed; `seeds: N` runs N seeds from the base's seed on).")
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise GnndynError(f"{where}: the seed must be a non-negative integer (the first seed of the seed axis); "
+                              f"got {start!r}.")
+        seed_list = [start + s for s in seed_list]
     cfg = SweepConfig(experiment=exp, base=base, grid=axes, zip=fdata["zip"], seeds=seed_list,
                       figures=fdata["figures"] if figures is None else figures)
     check_config(cfg)
@@ -247,7 +264,8 @@ def build_config(experiment: str | None, *, file: str | Path | None = None, grid
 
 
 def check_config(cfg: SweepConfig) -> None:
-    """Structural checks: every key once, zipped lists of one length, seeds not also a grid axis."""
+    """Structural checks: every key once, zipped lists of one length, seeds not also a grid axis or a base
+    override."""
     seen: dict[str, str] = {}
     for where, keys in [("grid", list(cfg.grid))] + [(f"zip group {i}", list(g)) for i, g in enumerate(cfg.zip)]:
         for k in keys:
@@ -260,6 +278,9 @@ def check_config(cfg: SweepConfig) -> None:
             raise GnndynError(f"zip group {i} needs lists of one length; got {lengths}.")
     if cfg.seeds is not None and SEED in seen:
         raise GnndynError(f"'seed' is both a {seen[SEED]} axis and the seed axis (--seeds); give it once.")
+    if cfg.seeds is not None and SEED in cfg.base:
+        raise GnndynError(f"'seed' is both a base override (seed={cfg.base[SEED]!r}) and the seed axis "
+                          f"(seeds {cfg.seeds}), which would replace it at every point; give it once.")
     both = sorted(set(cfg.base) & set(seen))
     if both:
         raise GnndynError(f"key(s) {', '.join(both)} are both base overrides and sweep axes; give each once.")

@@ -30,6 +30,9 @@ FAILED = "failed"
 INCOMPLETE = "incomplete"
 HASH_LEN = 10
 SLUG_MAX = 80
+#: the class name that :func:`traceback.format_exception_only` puts before the message of gnndyn's own
+#: errors (``gnndyn.errors.GnndynError: ``); other errors keep theirs (``KeyError: 'x'`` says what happened)
+_OWN_ERROR = re.compile(r"^gnndyn(?:\.[A-Za-z_]\w*)+: ")
 
 
 def canonical(spec: ExperimentSpec | dict[str, Any]) -> str:
@@ -81,6 +84,16 @@ def point_id(spec: ExperimentSpec, keys: list[str]) -> str:
     """The folder name of a point: ``<slug>-<hash>`` (just ``<hash>`` when nothing varies)."""
     s = slug(spec, keys)
     return f"{s}-{spec_hash(spec)}" if s else spec_hash(spec)
+
+
+def error_line(error: Any) -> str:
+    """A point's recorded error as one line for people: the message of gnndyn's own errors without their
+    class name (``gnndyn.errors.GnndynError: d_y must be ...`` → ``d_y must be ...``), other errors with
+    their type (``KeyError: 'x'``); the lines of a message joined by spaces; ``""`` for none."""
+    if not isinstance(error, str) or not error.strip():
+        return ""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    return _OWN_ERROR.sub("", " ".join(lines), count=1)
 
 
 def read_record(run_dir: str | Path, expected_hash: str | None = None) -> dict[str, Any]:

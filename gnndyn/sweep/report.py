@@ -27,6 +27,7 @@ from gnndyn.report.html import _CSS
 from gnndyn.store.run import _atomic_write_bytes
 from gnndyn.sweep.gather import column_name
 from gnndyn.sweep.grid import SEED
+from gnndyn.sweep.identity import error_line
 
 MAX_PLOTS = 12
 _EXTRA_CSS = ".mixed{color:#a15c07;font-weight:600} .fail{background:#fde8e6} td.num{text-align:right}"
@@ -150,7 +151,7 @@ def _points_table(points: pd.DataFrame, keys: list[str]) -> str:
     for _, r in points.iterrows():
         cls = "ok" if r["status"] == "ok" else "bad"
         err = r.get("error")
-        msg = html.escape(str(err).strip().splitlines()[-1][:300]) if isinstance(err, str) and err.strip() else ""
+        msg = html.escape(error_line(err)[:300])
         link = f"<a href='points/{html.escape(r['point'])}/report.html'>{html.escape(r['point'])}</a>"
         rows.append(f"<tr class='{'' if cls == 'ok' else 'fail'}'><td>{link}</td>"
                     + "".join(f"<td>{_e(r[column_name(k)])}</td>" for k in keys)
