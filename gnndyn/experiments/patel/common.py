@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ from gnndyn.data.generators import barabasi_albert, erdos_renyi, knn_ring, sbm
 from gnndyn.data.graph import Graph
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import with_torch_threads  # re-exported
+from gnndyn.experiments.patel import checks
 from gnndyn.models.linear_gnn import make_xu_data
 from gnndyn.models.patel import propagated
 from gnndyn.models.patel_init import zero_first_layer
@@ -95,6 +96,15 @@ class PatelSpec(ExperimentSpec):
         "rule": ("rule", RULES),
         "label": ("measure", tuple(MEASURES)),
     }
+    #: dict fields whose keys are names (checked by the specs that have them)
+    name_keys: ClassVar[dict[str, tuple[str, ...]]] = {"horizons": OPERATORS, "family_params": FAMILIES}
+
+    def canonical(self) -> "PatelSpec":
+        """This spec with every name (of :attr:`name_fields`, and the keys of :attr:`name_keys`) in the paper's
+        spelling: ``ADJ``, ``nor_lap``, ``normalized_flow`` become ``adj``, ``nor-lap``, ``normalized-flow``. The
+        spec keeps the names as given (the name check reads them case-insensitively, ``-`` and ``_`` alike); the
+        validators and the runs compare, label and name series by this copy."""
+        return checks.canonical_copy(self, type(self).name_fields, type(self).name_keys)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -202,7 +212,8 @@ def solve(problem: thy.Problem, Ws0: Sequence[np.ndarray], *, rule: str = "flow"
 
     Stops early when :math:`(\mathcal L - \tilde L_H)/(\mathcal L(0) - \tilde L_H) \le` ``stop_level``. Records between
     ``points`` and 2·``points`` points (every k-th accepted step, k doubling as the path grows, and the last one):
-    times, losses and weights. ``solver`` holds steps, gradient evaluations, wall time and why it stopped.
+    times, losses and weights. ``solver`` holds steps, gradient evaluations, wall time and why it stopped. Both
+    integrators stop at ``max_steps`` steps or ``max_wall_s`` seconds; ``rtol``/``atol`` are RK45's only.
     """
     from scipy.integrate import RK45
 
@@ -257,9 +268,15 @@ def solve(problem: thy.Problem, Ws0: Sequence[np.ndarray], *, rule: str = "flow"
             y = y + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
             t += dt
             k += 1
+            if not np.all(np.isfinite(y)):
+                reason = "non-finite state"
+                break
             L = keep(t, y)
             if ex0 > 0 and (L - problem.L_tilde) <= stop_level * ex0:
                 reason = "stop level"
+                break
+            if t < T - 1e-12 * T and (k >= max_steps or time.perf_counter() - t0w > max_wall_s):
+                reason = "step budget" if k >= max_steps else "wall-clock budget"
                 break
         t_end, y_end = t, y
     if snaps[-1][0] != t_end:

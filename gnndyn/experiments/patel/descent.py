@@ -31,9 +31,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
+from gnndyn.experiments.patel import checks
+from gnndyn.experiments.patel.energy import labelled
+from gnndyn.experiments.patel.paths import descent_path, normalized_flow_path
 from gnndyn.experiments.patel.sections_common import (
     PatelTheorySpec,
     curve,
@@ -43,11 +46,10 @@ from gnndyn.experiments.patel.sections_common import (
     synthetic_problem,
     with_torch_threads,
 )
-from gnndyn.experiments.patel.energy import labelled
-from gnndyn.experiments.patel.paths import descent_path, normalized_flow_path
 from gnndyn.models.patel_init import zero_first_layer
 from gnndyn.store.run import RunStore
 from gnndyn.theory import patel as thy
+from gnndyn.theory.patel.descent import DENSE_HESSIAN
 from gnndyn.theory.verdict import Verdict, aggregate
 
 
@@ -64,11 +66,37 @@ class PatelDescentSpec(PatelTheorySpec):
     steps: int = Field(3000, ge=1)
     remark52_factor: float = Field(0.5, gt=0)
     remark52_eps: float = Field(1e-8, gt=0, description="ε relative to L(W(0))")
-    M_samples: int = Field(4, ge=0)
-    M_columns: int = Field(32, ge=1)
-    nf_T: float = Field(1.0, gt=0)
-    nf_step: float = Field(1e-3, gt=0)
-    nf_points: int = Field(101, ge=3)
+    M_samples: int = Field(4, ge=0, description="points sampled on and inside B_2r(W(0)) for the lower estimate of M")
+    M_columns: int = Field(32, ge=1, description="random Hessian columns per point when the network has more than "
+                                                 f"{DENSE_HESSIAN} parameters (at most that number p); below, every "
+                                                 "Hessian is dense and exact")
+    nf_T: float = Field(1.0, gt=0, description="horizon of the normalized flow")
+    nf_step: float = Field(1e-3, gt=0, description="its rk4 step: divides nf_T/(nf_points − 1) a whole number of times")
+    nf_points: int = Field(101, ge=3, description="recorded times 0, nf_T/(nf_points − 1), …, nf_T")
+
+    @model_validator(mode="after")
+    def _sweep(self) -> "PatelDescentSpec":
+        """The step-size factors are distinct and > 0; M_columns at most the parameter count p; the rk4 step of the
+        normalized flow divides its recording interval (each interval is split into equal rk4 steps, so any other
+        step would silently be shortened)."""
+        checks.values("factors", self.factors, "step-size factor (η = factor · 2/λ_max)", "[0.1,0.5,1.5]",
+                      positive=True, why_distinct="each factor is one gradient-descent run and names its series "
+                                                  "(gd-x<factor>), so a repeat records the same series twice")
+        dims = [self.d_x, *self.widths, self.d_y]
+        p = sum(a * b for a, b in pairwise(dims))
+        if self.M_columns > p:
+            raise ValueError(f"M_columns = {self.M_columns} exceeds the p = {p} parameters of the network (p = Σ d_ℓ "
+                             f"d_ℓ₋₁ over the dims d_x, widths, d_y = {dims}): there are only p Hessian columns; give "
+                             f"at most M_columns={p}")
+        interval = self.nf_T / (self.nf_points - 1)
+        k = interval / self.nf_step
+        if abs(k - round(k)) > 1e-9 * max(k, 1.0) or round(k) < 1:
+            fit = interval / max(1, math.ceil(k - 1e-9))
+            raise ValueError(f"nf_step = {self.nf_step:g} must divide the recording interval nf_T/(nf_points − 1) = "
+                             f"{self.nf_T:g}/{self.nf_points - 1} = {interval:g} a whole number of times (the rk4 "
+                             f"steps of each interval are equal, so this step would be shortened to {fit:g}); give "
+                             f"nf_step={fit:g}, or change nf_T or nf_points")
+        return self
 
 
 @with_torch_threads

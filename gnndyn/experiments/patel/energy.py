@@ -29,9 +29,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
+from gnndyn.experiments.patel import checks
+from gnndyn.experiments.patel.paths import flow_path
 from gnndyn.experiments.patel.sections_common import (
     PatelTheorySpec,
     curve,
@@ -41,7 +43,6 @@ from gnndyn.experiments.patel.sections_common import (
     synthetic_problem,
     with_torch_threads,
 )
-from gnndyn.experiments.patel.paths import flow_path
 from gnndyn.models.patel_init import balanced, small_random, xavier, zero_first_layer
 from gnndyn.store.run import RunStore
 from gnndyn.theory import patel as thy
@@ -68,6 +69,15 @@ class PatelEnergySpec(PatelTheorySpec):
     energy_tol: float = Field(1e-6, gt=0, description="relative tolerance of Thm 4.2's equality")
     random_starts: int = Field(64, ge=0, description="random balanced starts in the (4.4) search")
     max_wall_s: float = Field(300.0, gt=0, description="wall budget per flow")
+
+    @model_validator(mode="after")
+    def _tolerances(self) -> "PatelEnergySpec":
+        """The solver tolerances are distinct and > 0 (the drift of D_ℓ is compared between the loosest and the
+        tightest)."""
+        checks.values("tolerances", self.tolerances, "solver tolerance", "[1e-6,1e-10]", positive=True,
+                      why_distinct="the drift of D_ℓ is compared between the loosest and the tightest tolerance, and "
+                                   "each names its series (<start>-rtol<tol>)")
+        return self
 
 
 def make_starts(prob: thy.Problem, spec: PatelEnergySpec, seed: int) -> dict[str, list[np.ndarray]]:

@@ -28,8 +28,9 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from gnndyn.algebra.spectrum import row_space
-from gnndyn.errors import GnndynError, resolve
+from gnndyn.errors import GnndynError
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
+from gnndyn.experiments.patel import checks
 from gnndyn.experiments.patel import common as C
 from gnndyn.store.run import RunStore
 from gnndyn.theory.verdict import Verdict
@@ -52,16 +53,31 @@ class PatelFig2Spec(C.PatelSpec):
 
     @model_validator(mode="after")
     def _family_params(self) -> "PatelFig2Spec":
-        """Every family has a parameter in ``family_params``, valid for its generator at this n."""
-        for f in self.families:
-            key = f.replace("_", "-").lower()
-            if key not in self.family_params:
-                raise ValueError(f"family_params has no parameter for {f!r}; it has {sorted(self.family_params)} "
+        """Every family has a parameter in ``family_params``, valid for its generator at this n, and every key there is
+        a family; the n̄ grid is a non-empty set of sizes in [1, n]; families and operators are distinct; the fields
+        Fig. 2 does not read (it trains nothing) are left at their defaults."""
+        checks.known_keys("family_params", self.family_params, "graph family", C.FAMILIES)
+        c = self.canonical()  # names in the paper's spelling (the spec keeps them as given)
+        checks.values("families", c.families, "graph family", '["erdos-renyi","sbm"]')
+        checks.values("operators", c.operators, "operator", '["adj","lap"]')
+        for key in c.families:
+            if key not in c.family_params:
+                raise ValueError(f"family_params has no parameter for {key!r}; it has {sorted(self.family_params)} "
                                  f"(e.g. --set 'family_params={{\"{key}\": 0.1}}')")
             try:
-                C.check_family_params(key, self.n, [self.family_params[key]], self.d_x, sbm_p=self.sbm_p)
+                C.check_family_params(key, self.n, [c.family_params[key]], self.d_x, sbm_p=self.sbm_p)
             except GnndynError as exc:
                 raise ValueError(f"family_params.{key}: {str(exc).split(': ', 1)[1]}") from None
+        checks.values("nbar", self.nbar, "labelled-set size n̄", "[10,20,30,40]", low=1, high=self.n, high_name="n",
+                      range_hint=" (n̄ of the n nodes are labelled); lower it or raise n",
+                      why_distinct="each n̄ is one point of the grid (metrics step = n̄), so a repeat records the same "
+                                   "point twice")
+        if "sbm" not in c.families:
+            checks.unused(self, ["sbm_p"], f"without the sbm family (families = {self.families}); it is the sbm "
+                                           f"family's within-block probability")
+        checks.unused(self, ["labelled_fraction"], "by patel-fig2: it sweeps the labelled-set size over nbar")
+        checks.unused(self, ["width", "a"], "by patel-fig2: it trains nothing, it measures σ_small((XS^H)_{*I})")
+        checks.unused(self, ["epsilon"], "by patel-fig2: it has no targets, only σ_small((XS^H)_{*I})")
         return self
 
 
@@ -81,16 +97,8 @@ def grid_step(grid: list[int], d_x: int) -> int:
 
 
 def run_fig2(spec: PatelFig2Spec, ctx: RunContext) -> ExperimentResult:
-    for f in spec.families:
-        resolve("graph family", f, {x: x for x in C.FAMILIES})
-        if f not in spec.family_params:
-            raise GnndynError(f"family_params has no parameter for {f!r}; it has {sorted(spec.family_params)}.")
-    for op in spec.operators:
-        resolve("operator", op, {o: o for o in C.OPERATORS})
-    bad = [k for k in spec.nbar if not 1 <= k <= spec.n]
-    if bad:
-        raise GnndynError(f"every n̄ must be between 1 and n = {spec.n}; got {bad}.")
-    rows = []
+    spec = spec.canonical()  # names in the paper's spelling: labels, series and family_params read them
+    rows = []  # names, family_params and the n̄ grid were checked when the spec was built
     with ctx.task("σ_small against n̄", len(spec.families) * spec.seeds * len(spec.operators)) as bar:
         for fam in spec.families:
             for seed in range(spec.seed, spec.seed + spec.seeds):

@@ -40,15 +40,22 @@ def claims_fig6(runs, spec) -> list:
         worst, at, det = math.inf, "", {}
         for op in ops:
             t = {q: runs[(runs.operator == op) & (runs.param == q)]["t_level"].median() for q in qs}
-            low = abs(math.log(t[qs[1]] / t[qs[0]]))
-            high = abs(math.log(t[qs[-1]] / t[qs[1]]))
+            low = abs(_log_ratio(t[qs[1]], t[qs[0]]))
+            high = abs(_log_ratio(t[qs[-1]], t[qs[1]]))
             det[op] = {"low_q_change": low, "high_q_change": high}
-            if high - low < worst:
+            if math.isnan(high - low) or high - low < worst:  # nan (level never reached) sticks: the claim fails
                 worst, at = high - low, S.C.LABELS[op]
         out.append(claim("patel.fig6.q_matters_when_mixed", W, f"q matters only when well mixed: |log t(q={qs[-1]:g}) − "
                          f"log t(q={qs[1]:g})| > |log t(q={qs[1]:g}) − log t(q={qs[0]:g})| (medians), every operator",
                          worst > 0, worst, at, changes=det))
     return out
+
+
+def _log_ratio(x: float, y: float) -> float:
+    """log(x/y) of two times, ±inf when just one is inf (a flow that never reached the level), nan when both are."""
+    if math.isfinite(x) and math.isfinite(y):
+        return math.log(x / y)
+    return math.nan if x == y else (math.inf if x > y else -math.inf)
 
 
 def _most_sensitive(runs, op, W):

@@ -28,11 +28,17 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from gnndyn.data.climate import _years, load_us_climate
-from gnndyn.errors import GnndynError, resolve
+from gnndyn.errors import GnndynError
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
+from gnndyn.experiments.patel import checks
 from gnndyn.experiments.patel import common as C
 from gnndyn.store.run import RunStore
 from gnndyn.theory.verdict import Verdict, aggregate
+
+#: the counties of the stored ``us-climate`` graph (every year 2003–2008 and ``all`` give the same 3107; the shared
+#: datasets README pins the files by sha256): ``nodes`` and the labelled set are checked against it when the spec is
+#: built, and against the graph actually loaded before anything is trained
+COUNTIES = 3107
 
 #: Fig. 8a's bars
 PAPER_SIGMA_CLIMATE = {"adj": 30.63, "sl-adj": 41.19, "nor-sl-adj": 0.84, "lap": 142.18, "nor-lap": 3.78}
@@ -55,15 +61,39 @@ class PatelFig8Spec(C.PatelSpec):
     points: int = Field(100, ge=4)
     max_steps: int = Field(400_000, ge=10)
     seeds: C.Seeds = 1
-    nodes: int | None = Field(None, ge=2, description="keep the first this many counties (tests); None = all")
+    nodes: int | None = Field(None, ge=2, description=f"keep the first this many counties (tests), at most the "
+                                                     f"{COUNTIES} counties; None = all")
 
     @model_validator(mode="after")
     def _year(self) -> "PatelFig8Spec":
-        """``year`` names years of the data (2000–2011), a list of them, or ``all``."""
+        """``year`` names distinct years of the data (2003–2008), a list of them, or ``all``; the operators and the a
+        of Fig. 8c are non-empty and distinct; the labelled set is not empty; a flow's stop level lies below the
+        'nearly flat' level; ``epsilon`` (§6.1's synthetic targets) is not used here."""
         try:
-            _years(self.year)
+            years = _years(self.year)
         except GnndynError as exc:
             raise ValueError(str(exc).removeprefix("us-climate: ")) from None
+        if isinstance(self.year, list):
+            checks.values("year", years, "year", "[2007,2008]",
+                          why_distinct="a repeated year repeats its feature and label columns")
+        checks.values("operators", self.canonical().operators, "operator", '["adj","lap"]')
+        checks.values("a_values", self.a_values, "value of Remark 3.3's a (Fig. 8c, W_{H+1}(0) = a·I)", "[1.5,3.0]",
+                      positive=True, why_distinct="each a is one flow of Fig. 8c and names its series "
+                                                  "(climate-<operator>-a<a>), so a repeat records it twice")
+        if self.nodes is not None and self.nodes > COUNTIES:
+            raise ValueError(f"nodes = {self.nodes} exceeds the {COUNTIES} counties of us-climate; give at most "
+                             f"{COUNTIES}, or leave nodes out to use all of them")
+        if self.nodes is None:
+            checks.labelled_count("labelled_fraction", self.labelled_fraction, COUNTIES, "n",
+                                  fix=f"raise labelled_fraction (n = {COUNTIES}, every county)")
+        else:
+            checks.labelled_count("labelled_fraction", self.labelled_fraction, self.nodes, "nodes")
+        if not self.stop_level < self.flat_level:
+            raise ValueError(f"stop_level = {self.stop_level:g} must be below flat_level = {self.flat_level:g}: a flow "
+                             f"stops once its relative loss reaches stop_level, so one stopped there would count as "
+                             f"'nearly flat' (relative loss at T above flat_level); lower stop_level (e.g. --set "
+                             f"stop_level={self.flat_level * 1e-7:g}) or raise flat_level")
+        checks.unused(self, ["epsilon"], "by patel-fig8: its targets are the climate label, not §6.1's synthetic rule")
         return self
 
     def datasets_used(self) -> list[str]:
@@ -71,18 +101,27 @@ class PatelFig8Spec(C.PatelSpec):
 
 
 def climate_graph(spec: PatelFig8Spec):
+    """The climate graph of the spec (its first ``nodes`` counties when given). ``nodes`` was checked against the
+    stored data's :data:`COUNTIES` at spec build; a data folder with fewer counties than asked is refused here,
+    before anything is trained."""
     g = load_us_climate(spec.data_root, year=spec.year, label=spec.label, zscore=True)
+    if spec.nodes is not None and spec.nodes > g.num_nodes:
+        raise GnndynError(f"nodes = {spec.nodes} exceeds the {g.num_nodes} counties of the us-climate copy read "
+                          f"here (the stored data has {COUNTIES}); lower nodes or use the data listed in the "
+                          f"datasets README.")
     if spec.nodes is not None and spec.nodes < g.num_nodes:
         g = g.subgraph(np.arange(spec.nodes))
+    if round(spec.labelled_fraction * g.num_nodes) < 1:
+        raise GnndynError(f"labelled_fraction × n = {spec.labelled_fraction:g} × {g.num_nodes} gives no labelled "
+                          f"county; raise labelled_fraction.")
     return g
 
 
 def run_fig8(spec: PatelFig8Spec, ctx: RunContext) -> ExperimentResult:
-    for op in [*spec.operators, spec.a_operator]:
-        resolve("operator", op, {o: o for o in C.OPERATORS})
-    g = climate_graph(spec)
+    spec = spec.canonical()  # names in the paper's spelling: labels and series read them
+    g = climate_graph(spec)  # names, nodes and the labelled set were checked when the spec was built
     y = g.y.detach().cpu().numpy().astype(np.float64)
-    nbar = max(1, int(round(spec.labelled_fraction * g.num_nodes)))
+    nbar = round(spec.labelled_fraction * g.num_nodes)
     rec, rows, by = ctx.recorder, [], {}
     jobs = [("operators", op, spec.a, spec.horizon) for op in spec.operators]
     jobs += [("a", spec.a_operator, a, spec.a_horizon) for a in spec.a_values]

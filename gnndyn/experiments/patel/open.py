@@ -28,20 +28,23 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
+from gnndyn.experiments.patel import checks
+from gnndyn.experiments.patel.energy import labelled
+from gnndyn.experiments.patel.paths import flow_path, normalized_flow_path
 from gnndyn.experiments.patel.sections_common import (
     PatelTheorySpec,
     curve,
     finite,
+    hidden_widths,
     positive,
     record_path,
     synthetic_problem,
+    target_dim,
     with_torch_threads,
 )
-from gnndyn.experiments.patel.energy import labelled
-from gnndyn.experiments.patel.paths import flow_path, normalized_flow_path
 from gnndyn.models.patel_init import xavier, zero_first_layer
 from gnndyn.store.run import RunStore
 from gnndyn.theory import patel as thy
@@ -66,6 +69,22 @@ class PatelOpenSpec(PatelTheorySpec):
     nf_T: float = Field(4.0, gt=0)
     nf_points: int = Field(201, ge=5)
     max_wall_s: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _bottleneck(self) -> "PatelOpenSpec":
+        """The bottleneck problem can be built (widths ≥ 1, 1 ≤ bottleneck_d_y ≤ d_x); the rk4 steps are distinct,
+        > 0 and at most nf_T/2 (a run records at least three times)."""
+        hidden_widths(self, "bottleneck_widths")
+        target_dim(self, "bottleneck_d_y", self.bottleneck_d_y)
+        checks.values("nf_steps", self.nf_steps, "rk4 step h", "[0.1,0.03,0.01]", positive=True,
+                      why_distinct="each h is one normalized flow and names its series (normalized-h<h>), and the "
+                                   "floor's power law in h is fitted over them")
+        for i, h in enumerate(self.nf_steps):
+            if h > self.nf_T / 2:
+                raise ValueError(f"nf_steps[{i}] = {h:g} exceeds nf_T/2 = {self.nf_T / 2:g}: the run records times "
+                                 f"every whole multiple of h (step_grid) and reads the floor over the second half of "
+                                 f"them, so it needs at least 3 (0, h, 2h ≤ nf_T); lower the step or raise nf_T")
+        return self
 
 
 def _fits(t: np.ndarray, ex: np.ndarray) -> dict:

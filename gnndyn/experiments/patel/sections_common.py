@@ -22,11 +22,12 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gnndyn.data.registry import load_graph
 from gnndyn.errors import GnndynError
 from gnndyn.experiments.base import with_torch_threads
+from gnndyn.experiments.patel import checks
 from gnndyn.models.linear_gnn import make_xu_data
 from gnndyn.models.patel import propagated
 from gnndyn.operators.builders import OPERATORS, build_operator
@@ -61,6 +62,41 @@ class PatelTheorySpec(ExperimentSpec):
     #: names checked when the spec is built: the graphs that take (n, feature_dim) and every gnndyn operator
     name_fields = {"graph": ("graph", THEORY_GRAPHS), "operator": ("operator", tuple(OPERATORS))}
 
+    def canonical(self) -> "PatelTheorySpec":
+        """This spec with ``graph`` and ``operator`` in their registered spelling (``Erdos_Renyi`` → ``erdos-renyi``);
+        the spec keeps them as given, the run compares by this copy."""
+        return checks.canonical_copy(self, type(self).name_fields, {})
+
+    @model_validator(mode="after")
+    def _problem(self) -> "PatelTheorySpec":
+        """The §6.1.2 problem can be built: H ≥ 1 hidden widths, each ≥ 1; 1 ≤ d_y ≤ d_x (one feature group per
+        target); a non-empty labelled set; p only where the graph takes it."""
+        hidden_widths(self, "widths")
+        target_dim(self, "d_y", self.d_y)
+        checks.labelled_count("labelled", self.labelled, self.n)
+        if self.canonical().graph != "erdos-renyi":
+            checks.unused(self, ["p"], f"by graph = {self.graph!r} (p is the edge probability of erdos-renyi); set "
+                                       f"graph=erdos-renyi to use it")
+        return self
+
+
+def hidden_widths(spec: ExperimentSpec, field: str) -> None:
+    """``spec.<field>`` is a non-empty list of hidden widths d_1..d_H, each ≥ 1 (the linear GNN has H ≥ 1 layers)."""
+    w = getattr(spec, field)
+    if not w:
+        raise ValueError(f"{field} is empty; the linear GNN needs H = len({field}) ≥ 1 hidden widths d_1..d_H "
+                         f"(e.g. --set '{field}=[32,32]')")
+    for i, d in enumerate(w):
+        if d < 1:
+            raise ValueError(f"{field}[{i}] = {d}: every hidden width d_ℓ must be ≥ 1 (got {field} = {list(w)})")
+
+
+def target_dim(spec: "PatelTheorySpec", field: str, d_y: int) -> None:
+    """1 ≤ d_y ≤ d_x: the targets are d_y groups of the d_x feature columns (:func:`grouped_targets`)."""
+    if d_y > spec.d_x:
+        raise ValueError(f"{field} = {d_y} must be at most d_x = {spec.d_x}: the §6.1.2 targets are built from d_y "
+                         f"groups of the d_x feature columns, one group per target; lower {field} or raise d_x")
+
 
 def grouped_targets(x: np.ndarray, adjacency, d_y: int) -> np.ndarray:
     r""":math:`Y \in \mathbb R^{d_y\times n}` (nodes as columns): per feature group :math:`G_c`,
@@ -85,6 +121,7 @@ class Synthetic:
 def synthetic_problem(spec: PatelTheorySpec, seed: int, *, widths: list[int] | None = None, d_y: int | None = None,
                       depth: int | None = None) -> Synthetic:
     """The §6.1.2 problem of ``spec`` for one seed (graph, features, labelled set and targets all seeded)."""
+    spec = spec.canonical()  # ``graph == "erdos-renyi"`` decides whether p is passed
     widths = list(spec.widths if widths is None else widths)
     d_y = spec.d_y if d_y is None else int(d_y)
     H = len(widths) if depth is None else depth
@@ -141,5 +178,5 @@ def finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
-__all__ = ["PatelTheorySpec", "Seeds", "Synthetic", "Threads", "curve", "finite", "grouped_targets", "positive",
-           "record_path", "synthetic_problem", "with_torch_threads"]
+__all__ = ["PatelTheorySpec", "Seeds", "Synthetic", "Threads", "curve", "finite", "grouped_targets", "hidden_widths",
+           "positive", "record_path", "synthetic_problem", "target_dim", "with_torch_threads"]

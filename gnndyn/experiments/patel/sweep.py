@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import ExperimentResult, RunContext
+from gnndyn.experiments.patel import checks
 from gnndyn.experiments.patel import common as C
 from gnndyn.store.run import RunStore
 from gnndyn.theory.verdict import Verdict, aggregate
@@ -48,17 +49,45 @@ class SweepSpec(C.PatelSpec):
 
     @model_validator(mode="after")
     def _params(self) -> "SweepSpec":
-        """Every value in ``params`` is a valid parameter of ``family`` at this n (checked before any run)."""
+        """Every value in ``params`` is a valid parameter of ``family`` at this n (checked before any run), distinct,
+        and so are the operators; the labelled set is not empty; the rule's own fields (horizons, step) are given and
+        no other rule's are; a flow does not stop before the level whose time it measures."""
+        c = self.canonical()  # names in the paper's spelling (the spec keeps them as given)
         try:
             C.check_family_params(self.family, self.n, self.params, self.d_x, sbm_p=self.sbm_p)
         except GnndynError as exc:
             raise ValueError(str(exc)) from None
-        if self.rule.replace("_", "-").lower() == "normalized-flow":
-            lacking = [op for op in self.operators if op not in self.horizons]
+        checks.values("params", self.params, f"{self.family} parameter", "[0.05,0.1]",
+                      why_distinct="each value is one graph per seed and names its series "
+                                   "(<family>-<param>-<operator>), so a repeat records the same series twice")
+        checks.values("operators", c.operators, "operator", '["adj","lap"]')
+        checks.labelled_count("labelled_fraction", self.labelled_fraction, self.n)
+        if c.family != "sbm":
+            checks.unused(self, ["sbm_p"], f"by family = {self.family!r} (it is the sbm family's within-block "
+                                           f"probability)")
+        if not self.stop_level <= self.level:  # equal is fine: the flow stops at the point that reaches level
+            raise ValueError(f"stop_level = {self.stop_level:g} must be at most level = {self.level:g}: a flow stops "
+                             f"once its relative loss reaches stop_level, so it would never reach level and the time "
+                             f"t_level to it could not be measured; lower stop_level (e.g. --set "
+                             f"stop_level={self.level * 1e-3:g}) or raise level")
+        checks.known_keys("horizons", self.horizons, "operator", C.OPERATORS, positive=True, what="a horizon T")
+        if c.rule == "normalized-flow":
+            lacking = [op for op in c.operators if op not in c.horizons]
             if lacking:
                 raise ValueError(f"the normalized flow needs a horizon T per operator; horizons has "
-                                 f"{sorted(self.horizons) or 'none'}, not {', '.join(lacking)} (e.g. --set "
+                                 f"{sorted(c.horizons) or 'none'}, not {', '.join(lacking)} (e.g. --set "
                                  f"'horizons={{\"{lacking[0]}\": 1.0}}')")
+            checks.unused(self, ["horizon_units"], "by rule = 'normalized-flow', which runs to horizons[operator] "
+                                                   "(set those instead)")
+            if self.step_size is not None:
+                checks.unused(self, ["rtol"], f"with a fixed RK4 step (step_size = {self.step_size:g}); rtol is the "
+                                              f"adaptive RK45's tolerance")
+        else:
+            checks.unused(self, ["horizons"], "by rule = 'flow' (its horizon is horizon_units / (βσ²_small/m)); it is "
+                                              "the normalized flow's T per operator")
+            checks.unused(self, ["step_size"], "by rule = 'flow' (the gradient flow is always integrated by "
+                                               "adaptive RK45, tolerance rtol); step_size is the normalized flow's "
+                                               "fixed RK4 step")
         return self
 
 
@@ -69,12 +98,13 @@ def series_name(family: str, param: float, op: str) -> str:
 def run_sweep(spec: SweepSpec, ctx: RunContext, fig: str,
               claims: Callable[[pd.DataFrame, SweepSpec], list[Verdict]]) -> ExperimentResult:
     """Every (seed, parameter, operator) run, the per-operator aggregated checks, and the figure's claims."""
+    spec = spec.canonical()  # names in the paper's spelling: labels, series and horizons read them
     rec = ctx.recorder
     for op in spec.operators:
         resolve("operator", op, {o: o for o in C.OPERATORS})
     by_check: dict[tuple[str, str], list[Verdict]] = {}
     rows = []
-    nbar = max(1, int(round(spec.labelled_fraction * spec.n)))
+    nbar = round(spec.labelled_fraction * spec.n)  # ≥ 1: checked when the spec was built
     with ctx.task(f"{fig} runs", spec.seeds * len(spec.params) * len(spec.operators)) as bar:
         for seed in range(spec.seed, spec.seed + spec.seeds):
             nodes = C.labelled_set(spec.n, nbar, seed)
@@ -141,6 +171,11 @@ def monotone(runs: pd.DataFrame, op: str, key: str, *, decreasing: bool, name: s
     """``key`` strictly monotone in the parameter for every seed; margin = smallest log step in the claimed direction."""
     worst, at, vals = math.inf, "", {}
     for s, ser in _per_seed(runs, op, key).items():
+        if not np.all(np.isfinite(ser.to_numpy(float))):  # a time never reached (inf): no order to compare
+            bad = [f"{p:g}" for p, x in ser.items() if not math.isfinite(float(x))]
+            return C.claim(name, where, statement, False, math.nan, f"seed {s}: {key} not finite at parameter "
+                           f"{', '.join(bad)}", operator=op, quantity=key,
+                           values={f"{p:g}": float(x) if math.isfinite(float(x)) else None for p, x in ser.items()})
         v = np.log(np.maximum(ser.to_numpy(float), 1e-300))
         steps = -(np.diff(v)) if decreasing else np.diff(v)
         vals[s] = ser.round(8).to_dict()
@@ -154,6 +189,11 @@ def faster(runs: pd.DataFrame, fast: str, slow: str, *, name: str, where: str, s
     a = runs[runs.operator == fast].set_index(["seed", "param"])[key]
     b = runs[runs.operator == slow].set_index(["seed", "param"])[key]
     r = np.log(b / a)
+    if not np.all(np.isfinite(r.to_numpy(float))):  # a flow that never reached the level: t_level = inf
+        bad = [f"seed {k[0]}, parameter {k[1]:g}" for k, v in r.items() if not math.isfinite(float(v))]
+        return C.claim(name, where, statement, False, math.nan, f"{key} not finite (level not reached) at "
+                       f"{'; '.join(bad)}", **{o: {f"{k[0]}/{k[1]:g}": float(v) if math.isfinite(float(v)) else None
+                                                  for k, v in t.items()} for o, t in ((fast, a), (slow, b))})
     i = r.idxmin()
     return C.claim(name, where, statement, bool((r > 0).all()), float(r.min()), f"seed {i[0]}, parameter {i[1]:g}",
                    ratios={f"{k[0]}/{k[1]:g}": float(np.exp(v)) for k, v in r.items()})
