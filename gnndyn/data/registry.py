@@ -11,7 +11,14 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from gnndyn.data import generators
 from gnndyn.data.climate import load_us_climate
-from gnndyn.data.generators import barabasi_albert, csbm, erdos_renyi, knn_ring, random_regular, sbm
+from gnndyn.data.generators import (
+    barabasi_albert,
+    csbm,
+    erdos_renyi,
+    knn_ring,
+    random_regular,
+    sbm,
+)
 from gnndyn.data.graph import Graph
 from gnndyn.data.planetoid import load_planetoid
 from gnndyn.errors import GnndynError, resolve
@@ -97,6 +104,39 @@ def check_graph_params(name: str, params: dict[str, Any]) -> None:
             pass
         except TypeError as exc:
             raise GnndynError(f"dataset {name!r}: {exc}.") from None
+
+
+#: node counts of the Planetoid graphs (as stored and as PyG gives them; tests/test_data.py checks cora and
+#: citeseer); only these have a public training split (``nodes='train'``)
+PLANETOID_NODES = {"cora": 2708, "citeseer": 3327, "pubmed": 19717}
+
+
+def known_num_nodes(name: str, params: dict[str, Any] | None = None, lcc: bool = False) -> int | None:
+    """The number of nodes of dataset ``name`` with ``params`` when it is known without loading or sampling
+    anything: Planetoid's fixed sizes, a generator's ``n`` (given or its default) or the sum of its
+    ``block_sizes``; ``None`` otherwise (``lcc=True``: the largest component depends on the sample)."""
+    if lcc:
+        return None
+    key = str(name).lower().replace("_", "-")
+    if key in PLANETOID_NODES:
+        return PLANETOID_NODES[key]
+    try:
+        accepted = dataset_params(name)
+    except GnndynError:
+        return None
+    params = params or {}
+    if "n" in accepted:
+        n = params.get("n", accepted["n"])
+        return n if isinstance(n, int) and not isinstance(n, bool) else None
+    sizes = params.get("block_sizes")
+    if isinstance(sizes, (list, tuple)) and all(isinstance(b, int) and not isinstance(b, bool) for b in sizes):
+        return int(sum(sizes))
+    return None
+
+
+def has_public_split(name: str) -> bool:
+    """Whether dataset ``name`` comes with a public training split (the Planetoid graphs only)."""
+    return str(name).lower().replace("_", "-") in PLANETOID_NODES
 
 
 def ensure_dataset(name: str, data_root: str | None = None, *, features: bool = False) -> None:

@@ -102,6 +102,7 @@ class PopulationGDSpec(Spec):
     lrs: list[float] = [1.0]
     record_points: int = Field(150, ge=4)
 
+
     @field_validator("lrs")
     @classmethod
     def _pos(cls, v: list[float]) -> list[float]:
@@ -119,6 +120,7 @@ class AwasthiSpec(ExperimentSpec):
     graph: GraphSpec = GraphSpec(name="random-regular", n=100, degree=5)
     r: int = Field(10, ge=1)
     seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
+
 
 
 def check_blowup(t: int, loss: torch.Tensor, loss0: torch.Tensor, what) -> None:

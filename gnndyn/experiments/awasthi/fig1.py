@@ -44,6 +44,11 @@ class AwasthiFig1Spec(AwasthiSpec):
 
     @model_validator(mode="after")
     def _check(self) -> "AwasthiFig1Spec":
+        if self.r < 2:
+            raise ValueError(f"r={self.r}: the ReLU analysis (§3.1, before eq. 13) writes each student row as "
+                             f"w_j = α·w*_j + β·w⊥_j with w⊥_j a unit vector orthogonal to the teacher row w*_j, "
+                             f"which needs an input dimension r ≥ 2 (for r = 1 every row is parallel to its teacher); "
+                             f"give r ≥ 2 (the paper uses r = 10)")
         check_degrees(self.graph, self.degrees)
         check_lrs(self.train.lrs, len(self.degrees or [None]), "degree")
         return self

@@ -42,6 +42,7 @@ class OversmoothingAtInitSpec(ExperimentSpec):
     seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
 
 
+
 @single_threaded
 def run_at_init(spec: OversmoothingAtInitSpec, ctx: RunContext) -> ExperimentResult:
     act = get_activation(spec.model.activation)

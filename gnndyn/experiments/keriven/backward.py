@@ -34,12 +34,22 @@ from pydantic import Field, field_validator, model_validator
 
 from gnndyn.errors import resolve
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
-from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, exact_checks, make_model, measure, \
-    note_assumptions, single_threaded, targets, theory_context
+from gnndyn.experiments.keriven.common import (
+    CSBM_DEFAULT,
+    build_setup,
+    exact_checks,
+    make_model,
+    measure,
+    note_assumptions,
+    single_threaded,
+    targets,
+    theory_context,
+)
 from gnndyn.models.losses import LOSSES, get_loss
 from gnndyn.probes.base import Probe, ProbeContext
 from gnndyn.probes.schedules import every, log_spaced
 from gnndyn.spec import ExperimentSpec, GraphSpec, ModelSpec, OperatorSpec
+from gnndyn.spec_checks import check_schedule
 from gnndyn.store.metrics import select
 from gnndyn.store.run import RunStore
 from gnndyn.theory import keriven as thy
@@ -70,6 +80,7 @@ class BackwardOversmoothingSpec(ExperimentSpec):
     delta: float = Field(1e-3, gt=0, description="δ of Def. 1 for the first globally δ-stationary epoch")
     seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
 
+
     @field_validator("loss")
     @classmethod
     def _loss(cls, v: str) -> str:
@@ -93,6 +104,12 @@ class BackwardOversmoothingSpec(ExperimentSpec):
         if not self.early_steps < self.steps / 2:
             raise ValueError(f"early_steps={self.early_steps} must be < steps/2 = {self.steps / 2:g} (the drop factor "
                              f"compares epochs t ≤ early_steps with t ≥ steps/2); lower early_steps or raise steps")
+        if self.labels != "classes" and get_loss(self.loss).name == "cross-entropy":
+            raise ValueError(f"labels={self.labels!r} contradicts loss={self.loss!r}: cross-entropy takes class labels, "
+                             f"centered label rows go with the squared loss; give labels=classes, or loss=mse with "
+                             f"labels=centered")
+        check_schedule("probe_every", self.probe_every, f"steps={self.steps}", self.steps,
+                       "the gradient drop factor takes the largest gradient over the probed epochs t ≥ steps/2")
         if not self.model.depth > self.shallow_depth:
             raise ValueError(f"model.depth={self.model.depth} must exceed shallow_depth={self.shallow_depth}: Fig. 1 "
                              f"compares a deep GNN (and MLP) with a shallow one; raise model.depth or lower "

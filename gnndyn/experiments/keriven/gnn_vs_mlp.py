@@ -41,10 +41,13 @@ class GnnVsMlpSpec(ExperimentSpec):
     layer: int = Field(0, ge=0, description="k, the layer set to 0 in Prop 2 (must be < every depth)")
     seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
 
+
     @field_validator("depths")
     @classmethod
     def _depths(cls, v: list[int]) -> list[int]:
-        if not v or min(v) < 1:
+        if not v:
+            raise ValueError("depths is empty (got []); give at least one depth L ≥ 1, e.g. depths=[1, 5, 20]")
+        if min(v) < 1:
             raise ValueError(f"depths must be ≥ 1 (Prop 2 needs a layer k < L); got {v}")
         return sorted(set(v))
 

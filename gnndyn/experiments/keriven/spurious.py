@@ -58,11 +58,42 @@ class SpuriousStationarySpec(ExperimentSpec):
     delta: float = Field(1e-3, gt=0)
     seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
 
+
     @field_validator("sigmas")
     @classmethod
     def _sig(cls, v: list[float]) -> list[float]:
-        if not v or any(not 0 < s <= 1 for s in v):
+        if not v:
+            raise ValueError("sigmas is empty (got []); give at least one label scale σ_y in (0, 1], e.g. sigmas=[0.5, 1.0]")
+        if any(not 0 < s <= 1 for s in v):
             raise ValueError(f"label scales must lie in (0, 1] (Assumption 3 with D′ = 1); got {v}")
+        return v
+
+    @field_validator("radii")
+    @classmethod
+    def _radii(cls, v: list[float]) -> list[float]:
+        """The open set is probed at every radius: at least one, each > 0 (r = 0 is the Cor 2 point itself)."""
+        if not v:
+            raise ValueError("radii is empty (got []); give at least one perturbation radius r > 0, e.g. radii=[1e-4, 1e-2]")
+        for i, r in enumerate(v):
+            if not r > 0:
+                raise ValueError(f"radii[{i}] = {r:g}: a perturbation radius must be > 0 (the weights move by r·G/‖G‖₂; "
+                                 f"r = 0 is the Cor 2 point itself); got radii={v}")
+        return v
+
+    @field_validator("depths")
+    @classmethod
+    def _depths(cls, v: list[int]) -> list[int]:
+        """Cor 2's rate is fitted over the depths: that needs at least two different depths ≥ 0."""
+        if not v:
+            raise ValueError("depths is empty (got []); the decay rate of δ(L) is fitted over the depths, which needs "
+                             "at least 2 different depths, e.g. depths=[5, 10, 20]")
+        bad = [L for L in v if L < 0]
+        if bad:
+            raise ValueError(f"every depth must be ≥ 0 (the number L of layers before the zeroed output layer "
+                             f"W⁽ᴸ⁾); got {bad[0]} in depths={v}")
+        if len(set(v)) < 2:
+            raise ValueError(f"depths holds a single depth (got {v}); the decay rate of δ(L) is fitted over the depths, "
+                             f"which needs at least 2 different depths, e.g. depths=[5, 10, 20]")
         return v
 
 

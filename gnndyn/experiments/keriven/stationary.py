@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
@@ -75,8 +75,10 @@ class StationaryOutputLayerSpec(ExperimentSpec):
     output_lr: float = Field(1.0, gt=0)
     output_steps: int = Field(300, ge=0)
     betas: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
-    fit_from: int = Field(20, ge=0, description="smallest depth fitted when the α-condition fails")
+    fit_from: int = Field(20, ge=0, description="smallest depth fitted when the α-condition fails (≤ the second "
+                                                "largest depth; with two depths both are always fitted)")
     seeds: int = Field(1, ge=1, description="number of seeds, from `seed` on")
+
 
     @field_validator("tasks")
     @classmethod
@@ -90,6 +92,9 @@ class StationaryOutputLayerSpec(ExperimentSpec):
     @field_validator("depths")
     @classmethod
     def _depths(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("depths is empty (got []); the rates of Thm 3, Thm 4 and Cor 1 are fitted over the depths, "
+                             "which needs at least 2 different depths ≥ 1, e.g. depths=[5, 10, 20]")
         if len(set(v)) < 2 or min(v) < 1:
             raise ValueError(f"give at least two different depths ≥ 1; got {v}")
         return sorted(set(v))
@@ -106,6 +111,17 @@ class StationaryOutputLayerSpec(ExperimentSpec):
     def _opt(cls, v: str) -> str:
         resolve("optimizer", v, OPTIMIZERS)
         return v
+
+    @model_validator(mode="after")
+    def _fit_window(self) -> "StationaryOutputLayerSpec":
+        """When the α-condition fails the rates are fitted over the depths ≥ fit_from: at least two of them. With
+        two depths only, every fit is over both (a rate needs two points) and fit_from has no choice to make."""
+        above = [L for L in self.depths if L >= self.fit_from]
+        if len(self.depths) > 2 and len(above) < 2:
+            raise ValueError(f"fit_from={self.fit_from} leaves {len(above)} of depths={self.depths} to fit (when the "
+                             f"α-condition fails the rates are fitted over the depths ≥ fit_from, and a rate needs at "
+                             f"least 2); give fit_from ≤ {self.depths[-2]}, or add larger depths")
+        return self
 
 
 # --------------------------------------------------------------------------------------------- output-layer solvers

@@ -46,6 +46,7 @@ from gnndyn.experiments.base import (
     register,
     with_torch_threads,
 )
+from gnndyn.spec_checks import check_schedule
 from gnndyn.experiments.monitor.archs import ARCHS, OPTIM
 from gnndyn.monitor import Monitor
 from gnndyn.spec import ExperimentSpec, GraphSpec
@@ -60,6 +61,9 @@ class MonitorZooSpec(ExperimentSpec):
 
     experiment: Literal["monitor-zoo"] = "monitor-zoo"
     dtype: Literal["float64", "float32"] = "float32"
+    #: the data sets the models train on (Cora read from the data root before anything is written) and their features
+    name_fields = {"datasets": ("dataset", DATASETS)}
+    needs_features = True
     datasets: list[str] = Field(default_factory=lambda: list(DATASETS))
     csbm: GraphSpec = GraphSpec(name="csbm", n=1000, classes=2, p_in=0.05, p_out=0.0095, feature_dim=16,
                                 feature_sep=2.0)
@@ -91,12 +95,17 @@ class MonitorZooSpec(ExperimentSpec):
     @field_validator("depths")
     @classmethod
     def _depths(cls, v: list[int]) -> list[int]:
-        if not v or min(v) < 1:
+        if not v:
+            raise ValueError("depths is empty (got []); give at least one depth ≥ 1, e.g. depths=[2, 8]")
+        if min(v) < 1:
             raise ValueError(f"depths must be ≥ 1; got {v}")
         return sorted(set(v))
 
+
     @model_validator(mode="after")
     def _fractions(self) -> "MonitorZooSpec":
+        check_schedule("eval_every", self.eval_every, f"epochs={self.epochs}", self.epochs - 1,
+                       "train_accuracy and test_accuracy are recorded at the evaluated epochs", unit="epoch")
         if self.stuck_loss_fraction < self.trained_loss_fraction:
             raise ValueError(f"stuck_loss_fraction ({self.stuck_loss_fraction}) must be at least "
                              f"trained_loss_fraction ({self.trained_loss_fraction}): the slow band lies between them")

@@ -13,72 +13,37 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from gnndyn.data.graph import Graph
-from gnndyn.data.registry import DATASETS, load_graph
+from gnndyn.data.registry import DATASETS, dataset_params, load_graph
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import torch_threads, with_torch_threads  # noqa: F401  (re-exported)
-from gnndyn.models.linear_gnn import ACTIVATIONS, INITS, XuData, XuGNN, XuObjective, make_xu_data, random_labels
+from gnndyn.experiments.xu.spec import (  # noqa: E402,F401  (the specs' base, re-exported)
+    PLANETOID_NODES,
+    XU_DATASETS,
+    Seeds,
+    Threads,
+    XuSpec,
+    has_public_split,
+    known_num_nodes,
+)
+from gnndyn.models.linear_gnn import (
+    XuData,
+    XuGNN,
+    XuObjective,
+    make_xu_data,
+    random_labels,
+)
 from gnndyn.operators.builders import OPERATORS, build_operator
 from gnndyn.probes.base import Probe, ProbeContext
 from gnndyn.probes.schedules import Schedule, every
-from gnndyn.spec import ExperimentSpec
 from gnndyn.store.metrics import Recorder
 from gnndyn.theory import xu as thy
-from gnndyn.training.optimizers import OPTIMIZERS
-
-# ------------------------------------------------------------------------------------------------ specs
-Seeds = Annotated[int, Field(ge=1, description="number of seeds, from `seed` on")]
-Threads = Annotated[int, Field(ge=1, description="torch intra-op threads (1 is fastest on a shared 2-core machine)")]
-
-_SHARED_LAST = ("seeds", "threads")
-#: the data sets Xu et al.'s experiments take by name: node features and class labels with default parameters
-XU_DATASETS = ("cora", "citeseer", "pubmed", "csbm")
-
-
-class XuSpec(ExperimentSpec):
-    """Base of the Xu et al. specs: the fields they all end with. A spec with another default
-    re-declares the field with the same type (``seeds: Seeds = 1``). Dumps (``show``, ``spec.json``)
-    list these fields last, after the experiment's own ones, as each spec listed them before."""
-
-    seeds: Seeds = 2
-    threads: Threads = 1
-
-    needs_features = True  # Xu et al.'s GNNs read the node features X
-
-    #: the names Xu et al.'s fields may hold, checked when the spec is built (fields a spec lacks are skipped)
-    name_fields = {
-        **{f: ("dataset", XU_DATASETS) for f in ("dataset", "datasets", "time_dataset", "sweep_datasets")},
-        **{f: ("operator", tuple(OPERATORS)) for f in ("operator", "operators", "time_operator", "sweep_operators")},
-        "optimizer": ("optimizer", tuple(OPTIMIZERS)),
-        "init": ("init", INITS),
-        **{f: ("activation", ACTIVATIONS) for f in ("activation", "activations")},
-    }
-
-    @model_validator(mode="after")
-    def _nodes(self) -> "XuSpec":
-        """``nodes`` (the labelled set I) is ``train``, ``all`` or a positive count."""
-        nodes = getattr(self, "nodes", None)
-        if isinstance(nodes, str) and nodes not in ("train", "all"):
-            try:
-                k = int(nodes)
-            except ValueError:
-                k = 0
-            if k < 1:
-                raise ValueError(f"nodes must be 'train' (the public split), 'all' or a positive count k; got {nodes!r}")
-        return self
-
-    @model_serializer(mode="wrap")
-    def _shared_fields_last(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        d = handler(self)
-        return {**{k: v for k, v in d.items() if k not in _SHARED_LAST}, **{k: d[k] for k in _SHARED_LAST if k in d}}
-
 
 # ------------------------------------------------------------------------------------------------ data
 
@@ -91,7 +56,6 @@ def load_xu_graph(name: str, data_root: str | None, *, normalize_features: bool 
     """
     resolve("dataset", name, DATASETS)
     params: dict[str, Any] = {}
-    from gnndyn.data.registry import dataset_params
 
     accepted = dataset_params(name)
     if "data_root" in accepted:

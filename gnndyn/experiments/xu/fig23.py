@@ -71,10 +71,10 @@ class _Fig23Spec(XuSpec):
     lambda_every: int = Field(10, ge=1)
     flow: bool = True
     flow_points: int = Field(21, ge=2)
-    flow_rtol: float = 1e-7
-    flow_atol: float = 1e-9
-    flow_max_steps: int = 3000
-    flow_max_wall_s: float = 300.0
+    flow_rtol: float = Field(1e-7, gt=0)
+    flow_atol: float = Field(1e-9, gt=0)
+    flow_max_steps: int = Field(3000, ge=1)
+    flow_max_wall_s: float = Field(300.0, gt=0)
     seeds: Seeds = 1
 
 

@@ -22,9 +22,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
+from gnndyn.spec_checks import check_schedule
 from gnndyn.experiments.xu.common import XuSpec, fmt_series, make_problem, thm3_probe, with_torch_threads
 from gnndyn.models.linear_gnn import XuGNN
 from gnndyn.probes.schedules import every
@@ -53,6 +54,13 @@ class XuFig5Spec(XuSpec):
     probe_every: int = Field(10, ge=1)
     init: str = "uniform"
     init_scale: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _schedule(self) -> "XuFig5Spec":
+        """Fig. 5 follows the terms over time: the schedule must probe inside the run."""
+        check_schedule("probe_every", self.probe_every, f"steps={self.steps}", self.steps,
+                       "Fig. 5 follows the two terms of Thm 3 over time")
+        return self
 
 
 @with_torch_threads

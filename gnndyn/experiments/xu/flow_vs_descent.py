@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.xu.common import (
@@ -62,12 +62,24 @@ class FlowVsDescentSpec(XuSpec):
     step_factors: list[float] = [0.01, 0.03, 0.1, 0.3, 0.6, 0.9, 1.2, 2.0]
     horizon: float = Field(20.0, gt=0, description="T in units of 2/λ_max at initialization")
     compare_points: int = Field(40, ge=2)
-    flow_rtol: float = 1e-10
-    flow_atol: float = 1e-12
-    flow_max_steps: int = 400_000
-    flow_max_wall_s: float = 300.0
+    flow_rtol: float = Field(1e-10, gt=0)
+    flow_atol: float = Field(1e-12, gt=0)
+    flow_max_steps: int = Field(400_000, ge=1)
+    flow_max_wall_s: float = Field(300.0, gt=0)
     sharpness_points: int = Field(6, ge=1)
     seeds: Seeds = 1
+
+    @field_validator("step_factors")
+    @classmethod
+    def _factors(cls, v: list[float]) -> list[float]:
+        """Gradient descent runs at η = c · 2/λ_max for each factor c: at least one, each > 0."""
+        if not v:
+            raise ValueError("step_factors is empty (got []); give at least one factor c > 0 of η = c·2/λ_max, e.g. "
+                             "step_factors=[0.1, 1.0]")
+        for i, c in enumerate(v):
+            if not c > 0:
+                raise ValueError(f"step_factors[{i}] = {c:g}: a step size η = c·2/λ_max needs c > 0; got {v}")
+        return v
 
 
 def _key(t: float) -> float:
