@@ -216,6 +216,28 @@ class ExperimentSpec(Spec):
     name_fields: ClassVar[dict[str, tuple[str, Collection[str]]]] = {}
     #: whether the run trains on node features: :func:`preflight` then refuses a stored data set without them
     needs_features: ClassVar[bool] = False
+    #: what every :class:`GraphSpec` field's data set must give besides its graph (``features``, ``labels``;
+    #: :func:`gnndyn.data.registry.provides`), checked when the spec is built
+    graph_needs: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _graphs_provide(self) -> "ExperimentSpec":
+        from gnndyn.data.registry import provides
+
+        for field_name in type(self).model_fields:
+            g = getattr(self, field_name)
+            if not isinstance(g, GraphSpec) or not self.graph_needs:
+                continue
+            lacking = [w for w in self.graph_needs if w not in provides(g.name, g.params)]
+            if lacking:
+                fix = (f"set {field_name}.feature_dim to a positive number" if lacking == ["features"]
+                       and "feature_dim" in dataset_params(g.name) else
+                       f"choose a {field_name}.name that gives {' and '.join(self.graph_needs)} (csbm, sbm with "
+                       f"feature_dim, cora, citeseer)")
+                raise ValueError(f"{field_name}.name={g.name!r} gives no node {' or '.join(lacking)} "
+                                 f"(with these parameters), and this experiment needs {' and '.join(self.graph_needs)}; "
+                                 f"{fix}")
+        return self
 
     @model_validator(mode="after")
     def _names(self) -> "ExperimentSpec":

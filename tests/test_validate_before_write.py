@@ -63,6 +63,13 @@ BAD_NAMES = [
     ("awasthi-fig1", "degrees=[3,200]", "degrees[1] = 200: degree must satisfy 0 ≤ degree < n=20; got 200"),
     ("spurious-stationary-points", "ns=[0]", "ns[0] = 0: a graph size must be at least 2"),
     ("spurious-stationary-points", "ns=[]", "ns is empty"),
+    ("oversmoothing-at-init", "graph.name=random-regular", "graph.name='random-regular' gives no node features or "
+                                                           "labels (with these parameters), and this experiment "
+                                                           "needs features and labels"),
+    ("gnn-vs-mlp", "graph.name=erdos-renyi", "graph.name='erdos-renyi' gives no node features or labels"),
+    ("flow-vs-descent", "graph.name=knn-ring", "graph.name='knn-ring' gives no node features or labels"),
+    ("monitor-zoo", "csbm.name=sbm", "csbm.name='sbm' gives no node features (with these parameters), and this "
+                                     "experiment needs features and labels; set csbm.feature_dim to a positive number"),
     ("backward-oversmoothing", "model.depth=0", "model.depth=0 must exceed shallow_depth=5: Fig. 1 compares a deep "
                                                 "GNN (and MLP) with a shallow one"),
 ]
@@ -80,6 +87,18 @@ def test_a_bad_value_fails_at_spec_build_naming_field_value_and_valid_names(name
     assert res.exit_code == 2, res.output
     assert message in _flat(res.output) and "Traceback" not in res.output
     assert not out.exists()  # nothing was written
+
+
+def test_graphs_that_give_features_and_labels_pass():
+    from gnndyn.data.registry import provides
+
+    assert provides("sbm", {"feature_dim": 3}) == {"features", "labels"} and provides("sbm") == {"labels"}
+    assert provides("erdos-renyi", {"feature_dim": 2}) == {"features"} and provides("random-regular") == set()
+    assert provides("cora") == {"features", "labels"} and provides("csbm", {"feature_dim": 0}) == {"labels"}
+    spec = make_spec("oversmoothing-at-init", ["graph.name=sbm", "graph.block_sizes=[20,30]", "graph.p_in=0.3",
+                                               "graph.p_out=0.05", "graph.feature_dim=4"])
+    assert spec.graph.name == "sbm" and spec.graph.params["feature_dim"] == 4
+    assert make_spec("awasthi-fig1").graph.name == "random-regular"  # Awasthi's graphs need neither
 
 
 def test_good_names_pass_in_any_case_and_with_underscores():
@@ -232,8 +251,10 @@ def test_a_section_given_whole_keeps_the_experiments_other_values():
     assert spec.model.model_dump() == {"depth": 3, "width": 32, "activation": "tanh", "init": "orthogonal",
                                        "init_scale": 1.0}  # the experiment's width and init, not the class's
     assert spec.model == make_spec("spurious-stationary-points", ["model.depth=3"]).model
-    g = make_spec("spurious-stationary-points", ['graph={"name": "erdos-renyi", "n": 50, "p": 0.1}']).graph
-    assert g.model_dump() == {"name": "erdos-renyi", "lcc": False, "n": 50, "p": 0.1}  # a new name starts afresh
+    g = make_spec("oversmoothing-at-init", ['graph={"name": "sbm", "block_sizes": [20, 30], "p_in": 0.3, '
+                                            '"p_out": 0.05, "feature_dim": 4}']).graph
+    assert g.model_dump() == {"name": "sbm", "lcc": False, "block_sizes": [20, 30], "p_in": 0.3, "p_out": 0.05,
+                              "feature_dim": 4}  # a new name starts afresh
 
 
 def test_an_option_given_twice_is_an_error_not_a_silent_choice(tmp_path):
@@ -294,16 +315,20 @@ def test_data_root_without_a_stored_data_set_warns(tmp_path):
             "ones are cora, citeseer, pubmed, us-climate).") in _flat(res.output)
 
 
-def test_a_planetoid_copy_without_features_is_refused_where_features_are_trained_on(tmp_path):
+def test_a_planetoid_copy_without_features_is_refused_where_features_are_trained_on(tmp_path, planetoid_root):
     import shutil
 
     raw = tmp_path / "root" / "Cora" / "raw"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid" / "Cora" / "raw", raw)
+    shutil.copytree(planetoid_root / "Cora" / "raw", raw)
     (raw / "ind.cora.allx").unlink()
     spec = make_spec("xu-fig5", data_root=str(tmp_path / "root"))
     with pytest.raises(GnndynError, match=r"Cora in .* has no node features \(ind.cora.allx is missing"):
         preflight(spec)
-    preflight(make_spec("oversmoothing-at-init", ["graph.name=cora"], data_root=str(tmp_path / "root")))
+    with pytest.raises(GnndynError, match="has no node features"):  # Keriven's GNN reads X⁽⁰⁾ too
+        preflight(make_spec("oversmoothing-at-init", ["graph.name=cora"], data_root=str(tmp_path / "root")))
+    shutil.copy(planetoid_root / "Cora" / "raw" / "ind.cora.allx", raw)
+    preflight(spec)  # the complete copy passes
+
 
 
 def test_unknown_key_after_a_name_change_lists_the_new_sections_keys():

@@ -139,6 +139,27 @@ def has_public_split(name: str) -> bool:
     return str(name).lower().replace("_", "-") in PLANETOID_NODES
 
 
+#: what each data set gives besides its graph: node features and labels (``"features"`` only with a
+#: positive ``feature_dim`` where the generator takes one and its default is 0)
+PROVIDES = {"cora": ("features", "labels"), "citeseer": ("features", "labels"), "pubmed": ("features", "labels"),
+            "us-climate": ("features", "labels"), "csbm": ("features", "labels"), "sbm": ("features", "labels"),
+            "erdos-renyi": ("features",), "knn-ring": ("features",), "barabasi-albert": ("features",),
+            "random-regular": ()}
+
+
+def provides(name: str, params: dict[str, Any] | None = None) -> set[str]:
+    """What dataset ``name`` with ``params`` gives besides the graph (:data:`PROVIDES`): ``features`` when it
+    has them (a generator's ``feature_dim``, given or by default, must be > 0), ``labels`` when it has labels."""
+    key = str(name).lower().replace("_", "-")
+    out = set(PROVIDES.get(key, ()))
+    accepted = dataset_params(name) if key in DATASETS else {}
+    if "features" in out and "feature_dim" in accepted:
+        dim = (params or {}).get("feature_dim", accepted["feature_dim"])
+        if not (isinstance(dim, int) and dim > 0):
+            out.discard("features")
+    return out
+
+
 def ensure_dataset(name: str, data_root: str | None = None, *, features: bool = False) -> None:
     """Make sure a stored data set can be read before a run writes anything: Planetoid's raw files are found
     (or downloaded), the climate folder holds its six files; a generator needs nothing. With ``features``, a

@@ -7,8 +7,10 @@
 * ``gnn-vs-mlp`` — Prop 1, Prop 2 (:mod:`.gnn_vs_mlp`)
 """
 
-from gnndyn.experiments.keriven import at_init  # noqa: F401
-from gnndyn.experiments.keriven import backward  # noqa: F401
-from gnndyn.experiments.keriven import stationary  # noqa: F401
-from gnndyn.experiments.keriven import spurious  # noqa: F401
-from gnndyn.experiments.keriven import gnn_vs_mlp  # noqa: F401
+from gnndyn.experiments.keriven import (
+    at_init,  # noqa: F401
+    backward,  # noqa: F401
+    gnn_vs_mlp,  # noqa: F401
+    spurious,  # noqa: F401
+    stationary,  # noqa: F401
+)

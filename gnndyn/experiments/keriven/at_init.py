@@ -19,18 +19,28 @@ import numpy as np
 from pydantic import Field
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
-from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, exact_checks, make_model, measure, \
-    note_assumptions, single_threaded, targets, theory_context
+from gnndyn.experiments.keriven.common import (
+    CSBM_DEFAULT,
+    KerivenSpec,
+    build_setup,
+    exact_checks,
+    make_model,
+    measure,
+    note_assumptions,
+    single_threaded,
+    targets,
+    theory_context,
+)
 from gnndyn.models.activations import get_activation
 from gnndyn.models.losses import get_loss
-from gnndyn.spec import ExperimentSpec, GraphSpec, ModelSpec, OperatorSpec
+from gnndyn.spec import GraphSpec, ModelSpec, OperatorSpec
 from gnndyn.store.metrics import per_layer, select
 from gnndyn.store.run import RunStore
 from gnndyn.theory import keriven as thy
 from gnndyn.theory.verdict import Verdict, aggregate
 
 
-class OversmoothingAtInitSpec(ExperimentSpec):
+class OversmoothingAtInitSpec(KerivenSpec):
     """Spec of ``oversmoothing-at-init`` (Keriven Fig. 2)."""
 
     experiment: Literal["oversmoothing-at-init"] = "oversmoothing-at-init"

@@ -36,6 +36,7 @@ from gnndyn.errors import resolve
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.keriven.common import (
     CSBM_DEFAULT,
+    KerivenSpec,
     build_setup,
     exact_checks,
     make_model,
@@ -48,7 +49,7 @@ from gnndyn.experiments.keriven.common import (
 from gnndyn.models.losses import LOSSES, get_loss
 from gnndyn.probes.base import Probe, ProbeContext
 from gnndyn.probes.schedules import every, log_spaced
-from gnndyn.spec import ExperimentSpec, GraphSpec, ModelSpec, OperatorSpec
+from gnndyn.spec import GraphSpec, ModelSpec, OperatorSpec
 from gnndyn.spec_checks import check_schedule
 from gnndyn.store.metrics import select
 from gnndyn.store.run import RunStore
@@ -58,7 +59,7 @@ from gnndyn.training import make_optimizer, train
 from gnndyn.training.optimizers import OPTIMIZERS
 
 
-class BackwardOversmoothingSpec(ExperimentSpec):
+class BackwardOversmoothingSpec(KerivenSpec):
     """Spec of ``backward-oversmoothing`` (Keriven Fig. 1)."""
 
     experiment: Literal["backward-oversmoothing"] = "backward-oversmoothing"

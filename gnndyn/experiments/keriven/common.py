@@ -30,6 +30,14 @@ CSBM_DEFAULT = GraphSpec(name="csbm", n=1000, classes=2, p_in=0.05, p_out=0.0095
 LABELS = ("classes", "centered")
 
 
+class KerivenSpec(ExperimentSpec):
+    """Base of the Keriven specs: the deep GNN of eq. (1) reads node features X⁽⁰⁾ and fits labels, so every graph
+    section must give both (checked when the spec is built), and a stored data set must hold its features."""
+
+    graph_needs = ("features", "labels")
+    needs_features = True
+
+
 @dataclass
 class Setup:
     """One seed's data: graph, operator (and its spectral facts), features and classes, on device."""

@@ -21,17 +21,22 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
-from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, single_threaded
+from gnndyn.experiments.keriven.common import (
+    CSBM_DEFAULT,
+    KerivenSpec,
+    build_setup,
+    single_threaded,
+)
 from gnndyn.models.activations import get_activation
 from gnndyn.models.losses import get_loss
-from gnndyn.spec import ExperimentSpec, GraphSpec, OperatorSpec
+from gnndyn.spec import GraphSpec, OperatorSpec
 from gnndyn.store.metrics import select
 from gnndyn.store.run import RunStore
 from gnndyn.theory import keriven as thy
 from gnndyn.theory.verdict import aggregate
 
 
-class GnnVsMlpSpec(ExperimentSpec):
+class GnnVsMlpSpec(KerivenSpec):
     """Spec of ``gnn-vs-mlp`` (Keriven Prop 1 and Prop 2)."""
 
     experiment: Literal["gnn-vs-mlp"] = "gnn-vs-mlp"

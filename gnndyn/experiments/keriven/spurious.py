@@ -32,16 +32,25 @@ import torch
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
-from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, make_model, measure, note_assumptions, \
-    single_threaded, targets, theory_context
+from gnndyn.experiments.keriven.common import (
+    CSBM_DEFAULT,
+    KerivenSpec,
+    build_setup,
+    make_model,
+    measure,
+    note_assumptions,
+    single_threaded,
+    targets,
+    theory_context,
+)
 from gnndyn.models.losses import get_loss
-from gnndyn.spec import ExperimentSpec, GraphSpec, ModelSpec, OperatorSpec
+from gnndyn.spec import GraphSpec, ModelSpec, OperatorSpec
 from gnndyn.store.run import RunStore
 from gnndyn.theory import keriven as thy
 from gnndyn.theory.verdict import Verdict, aggregate
 
 
-class SpuriousStationarySpec(ExperimentSpec):
+class SpuriousStationarySpec(KerivenSpec):
     """Spec of ``spurious-stationary-points`` (Keriven Cor 2)."""
 
     experiment: Literal["spurious-stationary-points"] = "spurious-stationary-points"

@@ -41,10 +41,20 @@ from pydantic import Field, field_validator, model_validator
 
 from gnndyn.errors import GnndynError, resolve
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
-from gnndyn.experiments.keriven.common import CSBM_DEFAULT, build_setup, exact_checks, make_model, measure, \
-    note_assumptions, single_threaded, targets, theory_context
+from gnndyn.experiments.keriven.common import (
+    CSBM_DEFAULT,
+    KerivenSpec,
+    build_setup,
+    exact_checks,
+    make_model,
+    measure,
+    note_assumptions,
+    single_threaded,
+    targets,
+    theory_context,
+)
 from gnndyn.models.losses import get_loss
-from gnndyn.spec import ExperimentSpec, GraphSpec, ModelSpec, OperatorSpec
+from gnndyn.spec import GraphSpec, ModelSpec, OperatorSpec
 from gnndyn.store.metrics import select
 from gnndyn.store.run import RunStore
 from gnndyn.theory import keriven as thy
@@ -60,7 +70,7 @@ TASKS = {
 }
 
 
-class StationaryOutputLayerSpec(ExperimentSpec):
+class StationaryOutputLayerSpec(KerivenSpec):
     """Spec of ``stationary-output-layer`` (Keriven Thm 3)."""
 
     experiment: Literal["stationary-output-layer"] = "stationary-output-layer"

@@ -64,6 +64,7 @@ class MonitorZooSpec(ExperimentSpec):
     #: the data sets the models train on (Cora read from the data root before anything is written) and their features
     name_fields = {"datasets": ("dataset", DATASETS)}
     needs_features = True
+    graph_needs = ("features", "labels")
     datasets: list[str] = Field(default_factory=lambda: list(DATASETS))
     csbm: GraphSpec = GraphSpec(name="csbm", n=1000, classes=2, p_in=0.05, p_out=0.0095, feature_dim=16,
                                 feature_sep=2.0)

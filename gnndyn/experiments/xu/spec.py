@@ -43,7 +43,8 @@ class XuSpec(ExperimentSpec):
     seeds: Seeds = 2
     threads: Threads = 1
 
-    needs_features = True  # Xu et al.'s GNNs read the node features X
+    needs_features = True  # Xu et al.'s GNNs read the node features X and fit class labels
+    graph_needs = ("features", "labels")
 
     #: the names Xu et al.'s fields may hold, checked when the spec is built (fields a spec lacks are skipped)
     name_fields = {
