@@ -145,8 +145,20 @@ def validate_spec(cls: type[Spec], data: dict[str, Any]) -> Spec:
                 lines.append(f"{loc}: unknown key{_key_hint(cls, [str(p) for p in e['loc']])}")
                 continue
             given_s = "" if isinstance(given, dict) or "got " in msg else f" (given: {given!r})"
-            lines.append(f"{loc}: {msg}{given_s}" if loc else f"{msg}{given_s}")
+            if loc and _names_itself(msg, loc):  # "radii is empty…" under loc radii: say it once
+                parent = loc.rsplit(".", 1)[0] + "." if "." in loc else ""
+                lines.append(f"{parent}{msg}{given_s}")
+            else:
+                lines.append(f"{loc}: {msg}{given_s}" if loc else f"{msg}{given_s}")
         raise GnndynError("invalid spec:\n  " + "\n  ".join(lines)) from None
+
+
+def _names_itself(msg: str, loc: str) -> bool:
+    """Whether a validator's message begins with its own field's name (``radii is empty``, ``r=1: …``)."""
+    import re
+
+    m = re.match(r"[A-Za-z_][\w.-]*", msg)
+    return bool(m) and m.group(0) == loc.rsplit(".", 1)[-1]
 
 
 def _key_hint(cls: type[BaseModel], loc: list[str]) -> str:

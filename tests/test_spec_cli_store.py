@@ -32,8 +32,10 @@ def _set_args(overrides: dict) -> list[str]:
 def test_overrides_apply_and_validate():
     s = make_spec("oversmoothing-at-init", ["model.depth=7", "graph.n=300", "operator.d_max=100", "loss=mse"])
     assert s.model.depth == 7 and s.graph.params["n"] == 300 and s.operator.model_extra["d_max"] == 100 and s.loss == "mse"
-    s2 = apply_overrides(s, ["graph.name=erdos-renyi", "graph.n=50", "graph.p=0.1"])
-    assert s2.graph.name == "erdos-renyi" and s2.graph.params == {"n": 50, "p": 0.1}
+    s2 = apply_overrides(s, ["graph.name=sbm", "graph.block_sizes=[20,30]", "graph.p_in=0.3", "graph.p_out=0.05",
+                             "graph.feature_dim=3"])
+    assert s2.graph.name == "sbm" and s2.graph.params == {"block_sizes": [20, 30], "p_in": 0.3, "p_out": 0.05,
+                                                          "feature_dim": 3}
 
 
 @pytest.mark.parametrize(
