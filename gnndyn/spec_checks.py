@@ -63,3 +63,18 @@ def check_schedule(every_name: str, every: int, steps_name: str, last: int, need
         raise ValueError(f"{every_name}={every} does not fit the run: with {steps_name} the last {unit} is {last}, so "
                          f"only {unit}s 0 and {last} would be probed, whatever {every_name} says ({need}); give "
                          f"{every_name} ≤ {last - 1}, or raise {steps_name.split('=')[0]}")
+
+
+def fit_depths(v: list[int], *, minimum: int, what: str) -> list[int]:
+    """``v`` as the depths a rate is fitted over (``what`` says which): non-empty, every depth ≥ ``minimum``, at
+    least two different ones; a ValueError naming ``depths`` otherwise."""
+    if not v:
+        raise ValueError(f"depths is empty (got []); {what} is fitted over the depths, which needs at least 2 "
+                         f"different depths ≥ {minimum}, e.g. depths=[5, 10, 20]")
+    bad = [L for L in v if L < minimum]
+    if bad:
+        raise ValueError(f"every depth must be ≥ {minimum}; got {bad[0]} in depths={v}")
+    if len(set(v)) < 2:
+        raise ValueError(f"depths holds a single depth (got {v}); {what} is fitted over the depths, which needs at "
+                         f"least 2 different depths, e.g. depths=[5, 10, 20]")
+    return v

@@ -45,6 +45,7 @@ from gnndyn.experiments.keriven.common import (
 )
 from gnndyn.models.losses import get_loss
 from gnndyn.spec import GraphSpec, ModelSpec, OperatorSpec
+from gnndyn.spec_checks import fit_depths
 from gnndyn.store.run import RunStore
 from gnndyn.theory import keriven as thy
 from gnndyn.theory.verdict import Verdict, aggregate
@@ -92,19 +93,9 @@ class SpuriousStationarySpec(KerivenSpec):
     @field_validator("depths")
     @classmethod
     def _depths(cls, v: list[int]) -> list[int]:
-        """Cor 2's rate is fitted over the depths: that needs at least two different depths ≥ 0."""
-        if not v:
-            raise ValueError("depths is empty (got []); the decay rate of δ(L) is fitted over the depths, which needs "
-                             "at least 2 different depths, e.g. depths=[5, 10, 20]")
-        bad = [L for L in v if L < 0]
-        if bad:
-            raise ValueError(f"every depth must be ≥ 0 (the number L of layers before the zeroed output layer "
-                             f"W⁽ᴸ⁾); got {bad[0]} in depths={v}")
-        if len(set(v)) < 2:
-            raise ValueError(f"depths holds a single depth (got {v}); the decay rate of δ(L) is fitted over the depths, "
-                             f"which needs at least 2 different depths, e.g. depths=[5, 10, 20]")
-        return v
-
+        """Cor 2's rate is fitted over the depths: that needs at least two different depths ≥ 0 (L counts the
+        layers before the zeroed output layer W⁽ᴸ⁾)."""
+        return fit_depths(v, minimum=0, what="the decay rate of δ(L)")
 
     @model_validator(mode="after")
     def _sizes(self) -> "SpuriousStationarySpec":

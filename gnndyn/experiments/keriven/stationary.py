@@ -55,6 +55,7 @@ from gnndyn.experiments.keriven.common import (
 )
 from gnndyn.models.losses import get_loss
 from gnndyn.spec import GraphSpec, ModelSpec, OperatorSpec
+from gnndyn.spec_checks import fit_depths
 from gnndyn.store.metrics import select
 from gnndyn.store.run import RunStore
 from gnndyn.theory import keriven as thy
@@ -102,12 +103,7 @@ class StationaryOutputLayerSpec(KerivenSpec):
     @field_validator("depths")
     @classmethod
     def _depths(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("depths is empty (got []); the rates of Thm 3, Thm 4 and Cor 1 are fitted over the depths, "
-                             "which needs at least 2 different depths ≥ 1, e.g. depths=[5, 10, 20]")
-        if len(set(v)) < 2 or min(v) < 1:
-            raise ValueError(f"give at least two different depths ≥ 1; got {v}")
-        return sorted(set(v))
+        return sorted(set(fit_depths(v, minimum=1, what="each rate of Thm 3, Thm 4 and Cor 1")))
 
     @field_validator("betas")
     @classmethod
