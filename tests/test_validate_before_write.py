@@ -337,3 +337,17 @@ def test_unknown_key_after_a_name_change_lists_the_new_sections_keys():
     msg = str(exc.value)
     assert "unknown key 'operator.d_max' (operator 'gcn' takes no parameters)" in msg
     assert "operator.d_max" not in msg.split("valid keys:", 1)[1]
+
+
+def test_a_killed_overwrite_says_where_the_earlier_run_is_kept(good_run):
+    """A run killed outright while replacing a folder leaves the earlier one aside; the new folder says where."""
+    from gnndyn.store import RunStore
+
+    before = _snapshot(good_run)
+    store = RunStore(good_run)
+    store.claim(overwrite=True)  # what run_experiment does first; a kill -9 comes before settle()
+    store.write_json("run.json", {"status": "running", "replaces": store.previous.name})
+    why = RunStore(good_run).incomplete()
+    assert why.startswith("run.json says status 'running': the run was stopped")
+    assert f"It was replacing an earlier run, which is kept whole in {store.previous}" in why
+    assert _snapshot(store.previous) == before

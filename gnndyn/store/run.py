@@ -249,8 +249,13 @@ class RunStore:
         run = self.run_record()
         status = run.get("status")
         if status not in FINAL_STATUSES:
-            return (f"run.json says status {status!r}: the run was stopped (killed or crashed) before it finished; "
-                    f"only what was measured up to then is here")
+            why = (f"run.json says status {status!r}: the run was stopped (killed or crashed) before it finished; "
+                   f"only what was measured up to then is here")
+            aside = self.root.with_name(str(run.get("replaces"))) if run.get("replaces") else None
+            if aside is not None and aside.is_dir():
+                why += (f". It was replacing an earlier run, which is kept whole in {aside} (to have it back: "
+                        f"remove {self.root} and rename {aside.name} to {self.root.name})")
+            return why
         done = set(run.get("completed", STAGES))
         missing = [s for s in (STAGES if include_report else STAGES[:3]) if s not in done]
         if missing:
