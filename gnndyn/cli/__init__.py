@@ -171,10 +171,9 @@ def _execute(spec, out: Optional[Path], *, default_out: Path, overwrite: bool = 
         import traceback
 
         what = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        run_json = Path(out) / "run.json"
         try:
-            failed_here = json.loads(run_json.read_text()).get("status") == "failed"
-        except (OSError, ValueError, AttributeError):
+            failed_here = RunStore(out).run_record().get("status") == "failed"
+        except (OSError, GnndynError):
             failed_here = False
         kept = (f"What was recorded is in {out}; its run.json says 'failed' and holds the traceback." if failed_here
                 else f"The earlier run in {out} was kept as it was." if overwrite else "")
@@ -190,9 +189,6 @@ def _execute(spec, out: Optional[Path], *, default_out: Path, overwrite: bool = 
         err.print(f"what was recorded is in {out}; verdicts on diverged series are marked 'not assessed'")
         raise typer.Exit(3)
 
-
-#: the data sets read from a data root (the others are generated)
-STORED_DATASETS = ("cora", "citeseer", "pubmed", "us-climate")
 
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder whole (default: refuse).")]
 
@@ -220,6 +216,8 @@ def run(
         spec = make_spec(name, set_ or [], seed=seed, seeds=seeds, device=device, dtype=dtype, data_root=data_root)
     except GnndynError as exc:
         _fail(str(exc))
+    from gnndyn.data.registry import STORED_DATASETS
+
     if data_root is not None and not any(d.lower() in STORED_DATASETS for d in spec.datasets_used()):
         used = ", ".join(spec.datasets_used()) or "none"
         err.print(f"[yellow]warning:[/] --data-root has no effect here: this run reads no stored data set (it uses: "

@@ -20,7 +20,7 @@ from gnndyn.data.generators import (
     sbm,
 )
 from gnndyn.data.graph import Graph
-from gnndyn.data.planetoid import load_planetoid
+from gnndyn.data.planetoid import PLANETOID_NAMES, load_planetoid
 from gnndyn.errors import GnndynError, resolve
 
 
@@ -160,13 +160,17 @@ def provides(name: str, params: dict[str, Any] | None = None) -> set[str]:
     return out
 
 
+#: the data sets read from a data root (the others are generated)
+STORED_DATASETS = (*PLANETOID_NAMES, "us-climate")
+
+
 def ensure_dataset(name: str, data_root: str | None = None, *, features: bool = False) -> None:
     """Make sure a stored data set can be read before a run writes anything: Planetoid's raw files are found
     (or downloaded), the climate folder holds its six files; a generator needs nothing. With ``features``, a
     Planetoid copy without its feature file (``allx``: the graph and labels only) is refused too. Raises a
     :class:`GnndynError` that says where it looked and how to point ``--data-root`` at the data."""
     from gnndyn.data.climate import find_climate_dir
-    from gnndyn.data.planetoid import PLANETOID_NAMES, locate_raw
+    from gnndyn.data.planetoid import locate_raw
 
     resolve("dataset", name, DATASETS)
     key = str(name).lower().replace("_", "-")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from gnndyn.errors import GnndynError
 from gnndyn.store.metrics import select
-from gnndyn.store.run import RunStore
+from gnndyn.store.run import RunStore, is_run_folder
 
 if TYPE_CHECKING:
     from gnndyn.monitor.monitor import Monitor
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 #: command line (the examples' ``--out`` / ``--overwrite``, worded as ``RunStore.claim`` words them)
 _NAMES = {"python": ("Monitor.save's path", "pass overwrite=True", "overwrite=True"),
           "cli": ("--out", "--overwrite", "--overwrite")}
-
-
-def _is_run_folder(root: Path) -> bool:
-    return (root / "spec.json").exists() or (root / "run.json").exists()
 
 
 def check_destination(path: str | Path, *, overwrite: bool = False, cli: bool = False) -> Path:
@@ -56,11 +52,11 @@ def check_destination(path: str | Path, *, overwrite: bool = False, cli: bool = 
                           f"for the run (e.g. {example}).")
     if r.is_dir() and any(r.iterdir()):
         if not overwrite:
-            what = ("it holds a gnndyn run (spec.json / run.json)" if _is_run_folder(r)
+            what = ("it holds a gnndyn run (spec.json / run.json)" if is_run_folder(r)
                     else f"it holds {sum(1 for _ in r.iterdir())} entries that are not a gnndyn run")
             raise GnndynError(f"run folder {r} already exists and is not empty ({what}); nothing was written. Give "
                               f"{other}, or {give_flag} to replace that folder whole.")
-        if not _is_run_folder(r):
+        if not is_run_folder(r):
             raise GnndynError(f"{flag} refuses to delete {r}: it is not a gnndyn run folder (no spec.json or "
                               f"run.json); nothing was written. Give {other}.")
     return r

@@ -216,7 +216,7 @@ class RunStore:
             if not overwrite:
                 raise GnndynError(f"run folder {r} already exists and is not empty; nothing was written. Give another "
                                   f"--out, or --overwrite to replace that folder whole.")
-            if not (r / "spec.json").exists() and not (r / "run.json").exists():
+            if not is_run_folder(r):
                 raise GnndynError(f"--overwrite refuses to delete {r}: it is not a gnndyn run folder (no spec.json "
                                   f"or run.json). Give another --out.")
 
@@ -338,6 +338,12 @@ class RunStore:
 
     def figures(self) -> list[Path]:
         return sorted(self.figures_dir.glob("*.png")) if self.figures_dir.exists() else []
+
+
+def is_run_folder(root: str | os.PathLike) -> bool:
+    """Whether ``root`` holds a gnndyn run (its ``spec.json`` or ``run.json``): the only folders ``--overwrite``
+    may replace."""
+    return (Path(root) / "spec.json").exists() or (Path(root) / "run.json").exists()
 
 
 def read_parquet(path: Path) -> pa.Table:
