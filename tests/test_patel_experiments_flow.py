@@ -15,6 +15,7 @@ from gnndyn.experiments import get_experiment, make_spec, run_experiment
 from gnndyn.experiments.patel import common as C
 from gnndyn.operators.builders import build_operator
 from gnndyn.theory import patel as thy
+from gnndyn.theory.patel import fast_paths
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -55,13 +56,23 @@ def test_field_gradients_match_autograd():
     prob = _small_problem()
     rng = np.random.default_rng(3)
     Ws = [rng.normal(size=w.shape) for w in C.start(prob, 1.7)]
-    f = C._Field(prob, normalized=False)
+    f = fast_paths.Field(prob, normalized=False)
     theta = np.concatenate([w.reshape(-1) for w in Ws])
     fn, _ = thy.torch_loss(prob)
     t = torch.tensor(theta, requires_grad=True)
     (g,) = torch.autograd.grad(fn(t), t)
     np.testing.assert_allclose(-f(0.0, theta), g.numpy(), rtol=1e-12, atol=1e-12)
     assert f.loss(theta) == pytest.approx(thy.loss(prob, Ws), rel=1e-13)
+    # Remark 6.1's field: each layer's block is its gradient over its Frobenius norm; at W_1 = 0 the layers above have
+    # zero gradient and stand still
+    nf = fast_paths.Field(prob, normalized=True)
+    blocks = nf.unflat(nf(0.0, theta))
+    for b, gw in zip(blocks, thy.gradients(prob, Ws)):
+        np.testing.assert_allclose(b, -gw / np.linalg.norm(gw), rtol=1e-13, atol=1e-15)
+        assert np.linalg.norm(b) == pytest.approx(1.0, rel=1e-13)
+    W0 = C.start(prob, 1.7)
+    at0 = nf.unflat(nf(0.0, np.concatenate([w.reshape(-1) for w in W0])))
+    assert all(np.all(b == 0) for b in at0[1:]) and np.linalg.norm(at0[0]) == pytest.approx(1.0, rel=1e-13)
 
 
 def test_solve_matches_torch_path():

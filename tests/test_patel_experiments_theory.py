@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gnndyn.experiments import get_experiment, make_spec, run_experiment
-from gnndyn.experiments.patel.paths import (
+from gnndyn.theory.patel.fast_paths import (
     descent_path,
     flow_path,
     normalized_flow_path,

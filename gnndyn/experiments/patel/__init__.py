@@ -8,7 +8,8 @@ Gradient flow (§6), on :mod:`.common` and the shared :mod:`.sweep`:
   G(500,p), K_k(n), SBM and BA (:mod:`.fig3` … :mod:`.fig7`)
 * ``patel-fig8`` — the US-counties climate graph (:mod:`.fig8`)
 
-§4–§5 and what the paper leaves open, on :mod:`.sections_common` and the NumPy paths of :mod:`.paths`:
+§4–§5 and what the paper leaves open, on :mod:`.sections_common` and the NumPy paths of
+:mod:`gnndyn.theory.patel.fast_paths`:
 
 * ``patel-energy`` — balancedness, Thm 4.2's minimum energy, Thm 4.4 and (4.4)'s feasibility (:mod:`.energy`)
 * ``patel-descent`` — Thm 5.1, the step-size sweep, Remark 5.2, the normalized flow beside GD (:mod:`.descent`)

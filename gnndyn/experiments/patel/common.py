@@ -1,20 +1,16 @@
 r"""Shared pieces of the gradient-flow experiments of Patel, Savostianov & Schaub (arXiv 2501.14440, §6):
-the synthetic graphs and targets of §6.1, the problem :math:`Z = (XS^H)_{*I}`, a fast NumPy integrator of the
-flows on Z, and the checks of §3 run along each path.
+the synthetic graphs and targets of §6.1, the problem :math:`Z = (XS^H)_{*I}`, the flows on Z (the theory
+package's fast paths), and the checks of §3 run along each path.
 
 * Graphs (§6.1): G(n, p) (``erdos-renyi``, parameter p), :math:`K_k(n)` (``knn-ring``, parameter k), the two-block
   SBM(n₁, n₂, p, q) (``sbm``, parameter q; blocks in the ratio 66 : 134 and p = ``sbm_p``), BA(n, m)
   (``barabasi-albert``, parameter m). Features :math:`X_{ij}\sim N(0,1)`, targets (§6.1)
   :math:`y_i = \sum_j x_{ij} + \varepsilon\sum_{j\sim i}\sum_k x_{jk}`, ε = 0.1, d_y = 1.
 * Labelled nodes: n̄ drawn uniformly without replacement (the paper: n̄ = 0.75n).
-* Flows on Z (notes §9: the linear GNN is a deep linear network on Z): :func:`solve` integrates the gradient flow
-  (3.1) with SciPy's adaptive RK45 and closed-form gradients (eq. (3.4) and the proof of Thm 4.4), and the
-  per-layer normalized flow of Remark 6.1 with fixed-step RK4; it returns a
-  :class:`gnndyn.theory.patel.Path`, so every check of :mod:`gnndyn.theory.patel` applies. It is the same flow as
-  :func:`gnndyn.theory.patel.run_path` (tested against it point by point) but about 100× cheaper per gradient,
-  and it keeps going where the torch solver stops: on the stiff problems of Figs. 3–7 (Hessian's top
-  eigenvalue 10²–10⁴ × the rate) ``run_path``'s dopri5 hits a non-finite trial stage and stops (measured on
-  G(200, 0.1) with Adj and L at rtol 10⁻⁷).
+* Flows on Z (notes §9: the linear GNN is a deep linear network on Z): :func:`solve` (from
+  :mod:`gnndyn.theory.patel.fast_paths`) integrates the gradient flow (3.1) with SciPy's adaptive RK45 and
+  closed-form gradients, and the per-layer normalized flow of Remark 6.1; it returns a
+  :class:`gnndyn.theory.patel.Path`, so every check of :mod:`gnndyn.theory.patel` applies.
 * A flow stops when the relative loss :math:`(\mathcal L - \tilde L_H)/(\mathcal L(0) - \tilde L_H)` reaches
   ``stop_level`` or at the horizon ``horizon_units / (βσ²_small/m)`` (in units of Thm 3.1's time constant: at the
   horizon the bound itself is :math:`e^{-\text{horizon\_units}}`), or at ``max_steps``.
@@ -23,7 +19,6 @@ flows on Z, and the checks of §3 run along each path.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar
 
@@ -45,7 +40,7 @@ from gnndyn.operators.builders import build_operator
 from gnndyn.spec import ExperimentSpec
 from gnndyn.store.metrics import Recorder
 from gnndyn.theory import patel as thy
-from gnndyn.theory.patel.problem import unflatten
+from gnndyn.theory.patel.fast_paths import FLOW_RULES, solve  # solve: re-exported
 from gnndyn.theory.verdict import Verdict
 
 PAPER = thy.PAPER
@@ -53,7 +48,7 @@ FAMILIES = ("erdos-renyi", "knn-ring", "sbm", "barabasi-albert")
 #: the paper's five shift operators (§6.1.1) and their labels in its figures
 OPERATORS = ("adj", "sl-adj", "nor-sl-adj", "lap", "nor-lap")
 #: the training rules: gradient flow (3.1) and Remark 6.1's per-layer normalized flow
-RULES = ("flow", "normalized-flow")
+RULES = FLOW_RULES
 LABELS = {"adj": "Adj", "sl-adj": "S-L Adj", "nor-sl-adj": "Nor. S-L Adj", "lap": "L", "nor-lap": "Nor. L"}
 COLORS = {"adj": "#1f77b4", "sl-adj": "#ff7f0e", "nor-sl-adj": "#2ca02c", "lap": "#d62728", "nor-lap": "#9467bd"}
 SBM_FRACTION = 66 / 200  # SBM(66, 134, p, q): the first block's share of the nodes
@@ -171,124 +166,6 @@ def graph_problem(g: Graph, operator: str, nodes: np.ndarray, y: np.ndarray, dep
 
 
 # ------------------------------------------------------------------------------------------------ flows on Z
-class _Field:
-    """The field of :func:`solve` on the flat vector (vec W_1, …, vec W_{H+1}) (row-major): minus the gradients of
-    eq. (3.4) (:func:`gnndyn.theory.patel.problem.gradients`), each layer's divided by its Frobenius norm for the
-    normalized flow of Remark 6.1 (a layer with zero gradient stands still); counts its evaluations."""
-
-    def __init__(self, problem: thy.Problem, normalized: bool) -> None:
-        d = problem.widths.dims
-        self.problem = problem
-        self.shapes = [(d[l], d[l - 1]) for l in range(1, len(d))]
-        self.normalized = normalized
-        self.nfe = 0
-
-    def unflat(self, theta: np.ndarray) -> list[np.ndarray]:
-        return unflatten(theta, self.shapes)
-
-    def loss(self, theta: np.ndarray) -> float:
-        return thy.loss(self.problem, self.unflat(theta))
-
-    def __call__(self, t: float, theta: np.ndarray) -> np.ndarray:  # autonomous: t unused
-        self.nfe += 1
-        out = []
-        for g in thy.gradients(self.problem, self.unflat(theta)):
-            if self.normalized:
-                nrm = float(np.linalg.norm(g))
-                g = g / nrm if nrm > 0 else g * 0.0
-            out.append(g.reshape(-1))
-        return -np.concatenate(out)
-
-
-def solve(problem: thy.Problem, Ws0: Sequence[np.ndarray], *, rule: str = "flow", T: float, stop_level: float = 0.0,
-          points: int = 120, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 200_000,
-          step_size: float | None = None, max_wall_s: float = 600.0) -> thy.Path:
-    r"""Integrate the gradient flow (3.1) (``rule='flow'``) or the per-layer normalized flow of Remark 6.1
-    (``rule='normalized-flow'``) from ``Ws0`` over [0, T]: adaptive RK45, or fixed-step RK4 when ``step_size`` is given
-    (normalized flow only). The normalized field turns on a length scale ~ ‖∇𝓛‖/‖∇²𝓛∇𝓛‖, tiny for large σ_max(Z):
-    a fixed step there stalls at a level set by the step (measured on G(500, 0.25), Adj: RK4 at T/2000 never got below
-    a relative loss of 0.083, at T/8000 it reached 0.008), so the adaptive solver is the default; near the minimum the
-    field chatters and the adaptive solver stops on ``max_steps``.
-
-    Stops early when :math:`(\mathcal L - \tilde L_H)/(\mathcal L(0) - \tilde L_H) \le` ``stop_level``. Records between
-    ``points`` and 2·``points`` points (every k-th accepted step, k doubling as the path grows, and the last one):
-    times, losses and weights. ``solver`` holds steps, gradient evaluations, wall time and why it stopped. Both
-    integrators stop at ``max_steps`` steps or ``max_wall_s`` seconds; ``rtol``/``atol`` are RK45's only.
-    """
-    from scipy.integrate import RK45
-
-    rule = resolve("rule", rule, {r: r for r in RULES})
-    if not (T > 0 and math.isfinite(T)):
-        raise GnndynError(f"the horizon T must be a positive finite time; got {T}.")
-    f = _Field(problem, rule == "normalized-flow")
-    theta = np.concatenate([np.asarray(w, dtype=np.float64).reshape(-1) for w in Ws0])
-    L0 = f.loss(theta)
-    ex0 = L0 - problem.L_tilde
-    snaps: list[tuple[float, float, np.ndarray]] = [(0.0, L0, theta.copy())]
-    stride, k, reason, t0w = 1, 0, "horizon", time.perf_counter()
-
-    def keep(t: float, y: np.ndarray, force: bool = False) -> float:
-        nonlocal stride
-        L = f.loss(y)
-        if force or k % stride == 0:
-            snaps.append((t, L, y.copy()))
-            if len(snaps) > 2 * points:
-                del snaps[1::2]
-                stride *= 2
-        return L
-
-    if rule == "flow" or not step_size:
-        solver = RK45(f, 0.0, theta, T, rtol=rtol, atol=atol)
-        while solver.status == "running":
-            msg = solver.step()
-            if solver.status == "failed":
-                reason = f"solver failed: {msg}"
-                break
-            k += 1
-            if not np.all(np.isfinite(solver.y)):
-                reason = "non-finite state"
-                break
-            L = keep(float(solver.t), solver.y)
-            if ex0 > 0 and (L - problem.L_tilde) <= stop_level * ex0:
-                reason = "stop level"
-                break
-            if k >= max_steps or time.perf_counter() - t0w > max_wall_s:
-                reason = "step budget" if k >= max_steps else "wall-clock budget"
-                break
-        t_end, y_end = float(solver.t), solver.y
-    else:
-        h = float(step_size)
-        y, t = theta.copy(), 0.0
-        while t < T - 1e-12 * T:
-            dt = min(h, T - t)
-            k1 = f(t, y)
-            k2 = f(t, y + 0.5 * dt * k1)
-            k3 = f(t, y + 0.5 * dt * k2)
-            k4 = f(t, y + dt * k3)
-            y = y + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-            t += dt
-            k += 1
-            if not np.all(np.isfinite(y)):
-                reason = "non-finite state"
-                break
-            L = keep(t, y)
-            if ex0 > 0 and (L - problem.L_tilde) <= stop_level * ex0:
-                reason = "stop level"
-                break
-            if t < T - 1e-12 * T and (k >= max_steps or time.perf_counter() - t0w > max_wall_s):
-                reason = "step budget" if k >= max_steps else "wall-clock budget"
-                break
-        t_end, y_end = t, y
-    if snaps[-1][0] != t_end:
-        snaps.append((t_end, f.loss(y_end), np.array(y_end, copy=True)))
-    times = np.array([s[0] for s in snaps])
-    info = {"steps": k, "nfe": f.nfe, "wall_s": time.perf_counter() - t0w, "stopped": reason, "T": float(T),
-            "method": "RK45" if (rule == "flow" or not step_size) else "rk4", "rtol": rtol, "atol": atol}
-    err = None if reason in ("horizon", "stop level") else reason
-    return thy.Path(rule, times, np.array([s[1] for s in snaps]), times.copy(), [f.unflat(s[2]) for s in snaps],
-                    None, info, err)
-
-
 def start(problem: thy.Problem, a: float) -> list[np.ndarray]:
     """Remark 3.3's start: W_1 = 0, identities, W_{H+1} = a·I."""
     return zero_first_layer(problem.widths.dims, a)

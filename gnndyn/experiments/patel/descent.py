@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.patel import checks
 from gnndyn.experiments.patel.energy import labelled
-from gnndyn.experiments.patel.paths import descent_path, normalized_flow_path
+from gnndyn.theory.patel.fast_paths import descent_path, normalized_flow_path
 from gnndyn.experiments.patel.sections_common import (
     PatelTheorySpec,
     curve,

@@ -16,7 +16,7 @@ by SVD with W₁ in col Z) and the balanced factorization of c·YZ^† that maxi
   best margin is a feasible start, i.e. the claim fails.
 
 Defaults: G(100, 0.1), S = normalized Laplacian, d_x = 20, d_y = 1, H = 2, d₁ = d₂ = 32, a = 2 (seconds per flow
-with the NumPy Z-form solver of :mod:`.paths`). ``--set n=200 d_x=50 operator=adj`` reaches the paper's §6.1.2
+with the NumPy Z-form solver of :mod:`gnndyn.theory.patel.fast_paths`). ``--set n=200 d_x=50 operator=adj`` reaches the paper's §6.1.2
 sizes (a stiff flow: raise ``T`` and expect minutes). With n̄ ≥ d_x the matrix Z has full row rank and condition 2
 is empty; ``--set n=20 d_x=40`` makes it rank-deficient (then Xavier's component outside col Z stays, and so does
 its distance to YZ^†).
@@ -33,7 +33,7 @@ from pydantic import Field, model_validator
 
 from gnndyn.experiments.base import Experiment, ExperimentResult, RunContext, register
 from gnndyn.experiments.patel import checks
-from gnndyn.experiments.patel.paths import flow_path
+from gnndyn.theory.patel.fast_paths import flow_path
 from gnndyn.experiments.patel.sections_common import (
     PatelTheorySpec,
     curve,

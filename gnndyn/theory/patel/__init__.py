@@ -18,6 +18,9 @@ Public API (weights are lists of float64 arrays :math:`[W_1..W_{H+1}]`; checks r
   (eq. (3.4)), ``grad_norm2``, ``beta``, ``radius``, ``rate`` (βσ²_small/m), ``distance``, ``torch_loss``.
 * :mod:`.path` — ``run_path(problem, Ws0, rule='flow'|'normalized-flow'|'gd', times=..., steps=..., eta=...,
   **solver) -> Path`` (times, losses, weight snapshots).
+* :mod:`.fast_paths` — the same three rules on the Z form in NumPy with the closed-form gradients, for long runs:
+  ``solve(problem, Ws0, rule=..., T=..., stop_level=...)`` (until a level, thinned), ``flow_path``,
+  ``normalized_flow_path``, ``descent_path`` (on a given grid), ``Field`` (the flat field) and ``rk4_step``.
 * :mod:`.flow_bounds` — ``check_thm31(problem, path)`` (Thm 3.1 along the path; margin in nats; measured rate),
   ``check_hypothesis(problem, Ws0)`` (eq. (3.8)), ``hypothesis(problem, Ws0, factor=4)``,
   ``check_chatterjee(problem, path)`` (Thm 3.2: PL ratio and ball), ``check_weights_bound``,
@@ -34,7 +37,7 @@ Public API (weights are lists of float64 arrays :math:`[W_1..W_{H+1}]`; checks r
   ``check_gd_hypothesis`` (16L(0)/r² < βσ²/m), ``sharpness`` (λ_max, 2/λ_max), ``remark52_iterations``, ``check_remark52``.
 """
 
-from gnndyn.theory.patel import descent, energy, flow_bounds, path, problem
+from gnndyn.theory.patel import descent, energy, fast_paths, flow_bounds, path, problem
 from gnndyn.theory.patel.descent import (
     check_gd_hypothesis,
     check_remark52,
@@ -129,6 +132,7 @@ __all__ = [
     "end_to_end",
     "energy",
     "estimate_M",
+    "fast_paths",
     "excess",
     "feasible_44_start",
     "fit_rate",
