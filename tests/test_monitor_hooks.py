@@ -151,9 +151,10 @@ def test_layers_are_in_forward_order():
     model = Backwards()
     mon = gd.Monitor(model, edge_index=g.edge_index)
     assert [x.name for x in mon.layers] == ["b", "a"]
-    with torch.no_grad():  # evaluation passes are not recorded
+    with torch.no_grad():  # an evaluation pass records no values, but its calls give the forward order
         model(g.x, g.edge_index)
-    assert [x.name for x in mon.layers] == ["b", "a"]
+    assert [x.name for x in mon.layers] == ["a", "b"]
+    assert mon._state.forward_values == {} and mon._state.backward_values == {}
     v = _train_step(model, g, mon)
     assert [x.name for x in mon.layers] == ["a", "b"]
     with torch.no_grad():

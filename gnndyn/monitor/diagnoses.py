@@ -21,6 +21,12 @@ output, for C balanced classes), else the first recorded loss.
 * **vanishing / exploding gradients** by layer: the median over recorded steps of ‖∂𝓛/∂θ_k‖/‖∂𝓛/∂θ_L‖
   (L the last layer) ≤ ``vanish_ratio`` (resp. ≥ ``explode_ratio``) for some layer k; exploding also when a
   gradient is not finite or the loss ends above ``explode_loss`` × the reference (training diverged).
+
+Layers without a measurement are left out rather than read as alarms: a layer without parameters (APPNP's
+propagation, LightGCN's ``LGConv``) or frozen has no gradient norm (NaN in the table; a non-finite gradient is
+recorded as +inf), a layer whose output needs no gradient has no B⁽ᵏ⁾, and a step without ``backward`` (or with
+``torch.autograd.grad``) has neither. Each diagnosis uses the layers measured at some step and the steps at which
+all of them were; it is "not applicable" when too few are left. A run without a recorded loss is never "diverged".
 """
 
 from __future__ import annotations
@@ -74,6 +80,11 @@ def _pivot(df: pd.DataFrame, quantity: str) -> pd.DataFrame:
     return d.pivot_table(index="step", columns="layer", values="value", aggfunc="last", dropna=False).sort_index()
 
 
+def _measured(pv: pd.DataFrame) -> pd.DataFrame:
+    """The layers measured at some step, at the steps where all of them were (module docstring)."""
+    return pv.dropna(axis=1, how="all").dropna() if not pv.empty else pv
+
+
 def _loss_state(df: pd.DataFrame, th: Thresholds, baseline: float | None) -> dict[str, Any]:
     d = df[df["quantity"] == "loss"].sort_values("step")
     if d.empty:
@@ -86,6 +97,8 @@ def _loss_state(df: pd.DataFrame, th: Thresholds, baseline: float | None) -> dic
 
 
 def _loss_text(ls: dict[str, Any], th: Thresholds) -> str:
+    if not len(ls["loss"]):
+        return "no loss recorded (give mon.step(loss))"
     ref = "baseline" if ls.get("baseline_given") else "initial"
     return f"loss {ls['final']:.4g} vs {th.high_loss_fraction:g} × {ref} {ls['ref']:.4g}"
 
@@ -98,7 +111,7 @@ def _verdict(name: str, paper: str, statement: str, alarm: bool, margin: float, 
 
 
 def forward_oversmoothing(df: pd.DataFrame, th: Thresholds) -> Verdict:
-    pv = _pivot(df, "smoothing_H").dropna()
+    pv = _measured(_pivot(df, "smoothing_H"))
     stmt = (f"no forward oversmoothing: ℰ(H⁽ᵏ⁾) does not decay geometrically with depth (alarm: fitted rate ≤ "
             f"{th.forward_rate:g} per layer and ℰ(H⁽ᴸ⁾)/ℰ(H⁽⁰⁾) ≤ {th.forward_decay:g})")
     paper = "Keriven, Thm 1, eq. (7)"
@@ -144,7 +157,7 @@ def _high_at(ls: dict[str, Any], steps: np.ndarray, th: Thresholds) -> np.ndarra
 
 
 def backward_oversmoothing(df: pd.DataFrame, th: Thresholds, baseline: float | None) -> Verdict:
-    pv = _pivot(df, "smoothing_B").dropna()
+    pv = _measured(_pivot(df, "smoothing_B"))
     ls = _loss_state(df, th, baseline)
     stmt = (f"no backward oversmoothing: ℰ(B⁽ᵏ⁾) does not collapse below the output layer's while the loss is high "
             f"(alarm: min_(k<L) ℰ(B⁽ᵏ⁾)/ℰ(B⁽ᴸ⁾) ≤ {th.backward_ratio:g} and loss ≥ {th.high_loss_fraction:g} × reference)")
@@ -157,7 +170,7 @@ def backward_oversmoothing(df: pd.DataFrame, th: Thresholds, baseline: float | N
         ratios = B[:, :-1].min(1) / B[:, -1]
     steps = pv.index.to_numpy()
     cond = (ratios <= th.backward_ratio) & _high_at(ls, steps, th)
-    r, kmin = float(ratios[-1]), int(np.argmin(B[-1, :-1]))
+    r, kmin = float(ratios[-1]), int(pv.columns[int(np.argmin(B[-1, :-1]))])
     alarm = bool(r <= th.backward_ratio and ls["high"])
     since = _persistent_from(steps, cond) if alarm else None
     ev = {"step": int(steps[-1]), "ratio": r, "layer_of_min": kmin, "since_step": since,
@@ -198,6 +211,10 @@ def keriven_trap(df: pd.DataFrame, th: Thresholds, baseline: float | None) -> Ve
                         {}, applicable=False, assumptions={f"more than {th.early_steps} recorded steps": False})
     keep = np.isfinite(G).all(0)
     G, names = G[:, keep], [n for n, k in zip(names, keep) if k]
+    if G.shape[1] == 0:
+        return _verdict("keriven_trap", paper, stmt, False, math.nan, "no layer has a finite gradient at every recorded "
+                        "step", th, {}, applicable=False,
+                        assumptions={"a layer with a gradient at every recorded step": False})
     delta = np.full(G.shape[1], th.delta) if th.delta is not None else G[early].max(0) / th.drop_factor
     stat = (G <= delta).all(1)
     cond = stat & _high_at(ls, steps, th)
@@ -227,27 +244,34 @@ def gradient_scale(df: pd.DataFrame, th: Thresholds, baseline: float | None = No
     s_v = f"no vanishing gradients: median over steps of ‖∂𝓛/∂θ_k‖/‖∂𝓛/∂θ_L‖ > {th.vanish_ratio:g} for every layer"
     s_e = (f"no exploding gradients: median over steps of ‖∂𝓛/∂θ_k‖/‖∂𝓛/∂θ_L‖ < {th.explode_ratio:g}, all finite, "
            f"and the loss ends below {th.explode_loss:g} × reference")
-    if pv.empty or pv.shape[1] < 2:
-        return [_verdict(n, paper, s, False, math.nan, "fewer than 2 layers", th, {}, applicable=False,
-                         assumptions={"at least 2 layers": False}) for n, s in (("vanishing_gradients", s_v),
-                                                                                ("exploding_gradients", s_e))]
-    G = pv[[c for c in pv.columns if c >= 0]].to_numpy(dtype=float)
-    nonfinite = bool((~np.isfinite(G)).any())
+    if not pv.empty:
+        pv = pv[[c for c in pv.columns if c >= 0]].dropna(axis=1, how="all")
+    G = pv.to_numpy(dtype=float) if not pv.empty else np.zeros((0, 0))
     with np.errstate(divide="ignore", invalid="ignore"):
-        R = G / G[:, -1:]
-    med = np.nanmedian(np.where(np.isfinite(R), R, np.nan), axis=0)
-    kv, ke = int(np.nanargmin(med)), int(np.nanargmax(med))
-    ev = {"median_ratio_per_layer": med.tolist(), "nonfinite": nonfinite, "steps": int(G.shape[0])}
-    vanish = bool(med[kv] <= th.vanish_ratio)
-    diverged = bool(not math.isfinite(ls["final"]) or ls["final"] > th.explode_loss * ls["ref"])
+        R = G / G[:, -1:] if G.size else G
+        med = np.nanmedian(np.where(np.isfinite(R), R, np.nan), axis=0) if G.size else G
+    if G.shape[1] < 2 or not np.isfinite(med).any():
+        why = "fewer than 2 layers with a gradient" if G.shape[1] < 2 else "no finite ratio of gradients"
+        return [_verdict(n, paper, s, False, math.nan, why, th, {}, applicable=False,
+                         assumptions={"at least 2 layers with a gradient": False}) for n, s in (("vanishing_gradients", s_v),
+                                                                                                ("exploding_gradients", s_e))]
+    layers = [int(c) for c in pv.columns]
+    nonfinite = bool(np.isinf(G).any())  # NaN = no gradient recorded (quantities.grad_norm); inf = not finite
+    fin = np.where(np.isfinite(med), med, np.nan)
+    iv, ie = int(np.nanargmin(fin)), int(np.nanargmax(fin))
+    kv, ke = layers[iv], layers[ie]
+    ev = {"median_ratio_per_layer": dict(zip(layers, med.tolist())), "nonfinite": nonfinite, "steps": int(G.shape[0]),
+          "reference_layer": layers[-1]}
+    vanish = bool(med[iv] <= th.vanish_ratio)
+    diverged = bool(len(ls["loss"]) and (not math.isfinite(ls["final"]) or ls["final"] > th.explode_loss * ls["ref"]))
     ev["diverged"] = diverged
     ev["final_loss"], ev["reference_loss"] = ls["final"], ls["ref"]
-    explode = bool(med[ke] >= th.explode_ratio or nonfinite or diverged)
+    explode = bool(med[ie] >= th.explode_ratio or nonfinite or diverged)
     return [
-        _verdict("vanishing_gradients", paper, s_v, vanish, math.log10(med[kv] / th.vanish_ratio) if med[kv] > 0 else -math.inf,
-                 f"layer {kv}: median ratio {med[kv]:.3g}", th, ev),
-        _verdict("exploding_gradients", paper, s_e, explode, math.log10(th.explode_ratio / med[ke]) if med[ke] > 0 else math.inf,
-                 f"layer {ke}: median ratio {med[ke]:.3g}" + ("; a gradient was not finite" if nonfinite else "")
+        _verdict("vanishing_gradients", paper, s_v, vanish, math.log10(med[iv] / th.vanish_ratio) if med[iv] > 0 else -math.inf,
+                 f"layer {kv}: median ratio {med[iv]:.3g}", th, ev),
+        _verdict("exploding_gradients", paper, s_e, explode, math.log10(th.explode_ratio / med[ie]) if med[ie] > 0 else math.inf,
+                 f"layer {ke}: median ratio {med[ie]:.3g}" + ("; a gradient was not finite" if nonfinite else "")
                  + (f"; the loss diverged ({_loss_text(ls, th)})" if diverged else ""), th, ev),
     ]
 

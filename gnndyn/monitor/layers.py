@@ -2,9 +2,9 @@
 
 Layers are found automatically — every PyTorch Geometric ``MessagePassing`` module that is not inside
 another one (GINConv's inner MLP is part of its GINConv) — or given explicitly: a list of modules, a list
-of names from ``model.named_modules()``, or a module class (``torch.nn.Linear`` for a plain MLP). Their
-order is the order in which the first monitored forward pass calls them ("forward order"); until then it
-is the registration order.
+of names from ``model.named_modules()`` (a ``ModuleList`` means its children), or a module class
+(``torch.nn.Linear`` for a plain MLP). Their order is the order of each layer's first call in any forward pass,
+with or without gradients ("forward order"); until then it is the registration order.
 """
 
 from __future__ import annotations
@@ -75,17 +75,38 @@ def find_layers(model: nn.Module, layers: Sequence[nn.Module | str] | type | tup
         found = _outermost(model, types)
         if not found:
             names = ", ".join(t.__name__ for t in types)
-            raise GnndynError(f"found no module of type {names} in {type(model).__name__}; {_describe(model)}.")
+            hint = ""
+            twins = sorted({_qualified(type(m)) for _, m in model.named_modules()
+                            if any(type(m).__name__ == t.__name__ and type(m) is not t for t in types)})
+            if twins:
+                hint = (f" Modules of the same name but another class are there: {', '.join(twins)} (you gave "
+                        f"{', '.join(_qualified(t) for t in types)}); pass that class, e.g. layers=type(model.<name>).")
+            raise GnndynError(f"found no module of type {names} in {type(model).__name__}; {_describe(model)}.{hint}")
         return found
-    if isinstance(layers, (str, nn.Module)):
+    if isinstance(layers, (nn.ModuleList, nn.ModuleDict)):
+        layers = list(layers.values() if isinstance(layers, nn.ModuleDict) else layers)
+    elif isinstance(layers, (str, nn.Module)):
         layers = [layers]
+    elif not isinstance(layers, Sequence):
+        raise GnndynError(f"layers must be a list of modules or of names, a module class, or None; got "
+                          f"{type(layers).__name__} ({layers!r}).")
     out: list[tuple[str, nn.Module]] = []
     by_id = {id(m): n for n, m in named.items()}
     for item in layers:
         if isinstance(item, str):
-            if item not in named or item == "":
+            key = item if item in named or f"_orig_mod.{item}" not in named else f"_orig_mod.{item}"
+            if key not in named or key == "":
                 raise UnknownNameError("layer", item, [n for n in named if n])
-            out.append((item, named[item]))
+            if isinstance(named[key], (nn.ModuleList, nn.ModuleDict)):
+                kids = [f"{key}.{k}" for k, _ in named[key].named_children()]
+                out.extend((k, named[k]) for k in kids)
+                continue
+            out.append((key, named[key]))
+        elif isinstance(item, (nn.ModuleList, nn.ModuleDict)):
+            if id(item) not in by_id:
+                raise GnndynError(f"layer {type(item).__name__} is not a submodule of {type(model).__name__}; "
+                                  f"{_describe(model)}.")
+            out.extend((f"{by_id[id(item)]}.{k}", m) for k, m in item.named_children())
         elif isinstance(item, nn.Module):
             if id(item) not in by_id:
                 raise GnndynError(f"layer {type(item).__name__} is not a submodule of {type(model).__name__}; "
@@ -98,6 +119,18 @@ def find_layers(model: nn.Module, layers: Sequence[nn.Module | str] | type | tup
     if len({id(m) for _, m in out}) != len(out):
         raise GnndynError(f"a layer is listed twice in layers: {[n for n, _ in out]}.")
     return out
+
+
+def display_name(name: str, module: nn.Module) -> str:
+    """A layer's name as shown: its path in the model without the ``_orig_mod.`` of ``torch.compile``'s wrapper,
+    or its class name when the layer is the model itself."""
+    while name.startswith("_orig_mod."):
+        name = name[len("_orig_mod."):]
+    return name or type(module).__name__
+
+
+def _qualified(t: type) -> str:
+    return f"{t.__module__}.{t.__qualname__}"
 
 
 def layer_output(output: object) -> torch.Tensor | None:

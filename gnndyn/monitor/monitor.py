@@ -31,11 +31,15 @@ from gnndyn.errors import GnndynError
 from gnndyn.models.deep_gnn import Signals
 from gnndyn.monitor import hooks, quantities
 from gnndyn.monitor.diagnoses import Thresholds, alarms, diagnose
-from gnndyn.monitor.layers import Layer, call_edge_index, find_layers
+from gnndyn.monitor.layers import Layer, call_edge_index, display_name, find_layers
 from gnndyn.monitor.writers import make_writers
 from gnndyn.probes.schedules import Schedule
 from gnndyn.store.metrics import Recorder
 from gnndyn.theory.verdict import Verdict
+
+#: the names the monitor records itself, which ``step(**scalars)`` may not use
+RESERVED = frozenset({"loss", "grad_norm", "grad_norm_rest", "global_delta", "spectral_norm",
+                      *(f"{q}_{s}" for q in ("smoothing", "dirichlet", "mad", "numrank", "effrank") for s in "HB")})
 
 
 def _graph(edge_index: torch.Tensor | None) -> torch.Tensor | None:
@@ -62,7 +66,8 @@ class Monitor:
     """Measure forward and backward oversmoothing, gradients and weights of any model, live.
 
     Args:
-        model: the model (held by weak reference; the monitor never changes it).
+        model: the model (held by weak reference; the monitor never changes it: its hooks go with ``close``,
+            and a copy or pickle made meanwhile holds inert placeholders, see :mod:`gnndyn.monitor.hooks`).
         edge_index: the graph, ``(2, m)`` or a torch sparse adjacency, for the Dirichlet energy of signals
             whose layer call carries no graph itself (a layer called with an edge index uses its own: the
             batch's graph for mini-batches).
@@ -96,7 +101,7 @@ class Monitor:
         graph = _graph(edge_index)
         self.every, self.schedule_arg = every, schedule
         self.name = name or type(model).__name__
-        self._layer_names = [n for n, _ in found]
+        self._layer_names = [display_name(n, m) for n, m in found]
         self._layer_kinds = [type(m).__name__ for _, m in found]
         self._writers = make_writers(tensorboard, callback, summary_every, stream, self._layer_names)
         self._model = weakref.ref(model)
@@ -110,7 +115,7 @@ class Monitor:
         self._t0 = time.perf_counter()
         self.recorder = Recorder()
         self._closed = False
-        hooks.install(model, [m for _, m in found], self._state)
+        hooks.install(model, [m for _, m in found], self._state, self._layer_names)
         tb = [w for w in self._writers if hasattr(w, "writer")]
         self._finalizer = weakref.finalize(self, _cleanup, self._state.handles, tb)
 
@@ -159,6 +164,14 @@ class Monitor:
         if self._order is None and st.order:
             self._order = self._current_order()
         order = self._order if self._order is not None else self._current_order()
+        if st.backward_since_step and st.forward_values and not st.backward_values:
+            st.warn_once("eval pass", "the last forward pass before step() ran with gradients enabled and had no "
+                                      "backward pass (an evaluation pass?), so this step records that pass's H and no "
+                                      "B; run evaluation under torch.no_grad(), or call step() right after backward().")
+        reserved = sorted(set(scalars) & RESERVED)
+        if reserved:
+            raise GnndynError(f"step({reserved[0]}=...): {reserved[0]!r} is a quantity the monitor records itself; give "
+                              f"your scalar another name (reserved: {', '.join(sorted(RESERVED))}).")
         values: dict[str, float | list[float]] = {}
         if loss is not None:
             if isinstance(loss, torch.Tensor):

@@ -23,6 +23,7 @@ group           quantities                                       cost per layer 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -70,6 +71,8 @@ def signal_values(X: torch.Tensor, groups: frozenset[str], suffix: str, adj: mea
     """The signal quantities of the active ``groups`` for one signal (``suffix`` ``H`` or ``B``)."""
     out: dict[str, float] = {}
     X = X.detach()
+    if X.dtype not in (torch.float32, torch.float64):  # bfloat16, float16: measured in float64 (see measures)
+        X = X.to(torch.float64)
     if "smoothing" in groups:  # one blocked pass, float64 sums (gnndyn.probes.stats), no centred copy
         out[f"smoothing_{suffix}"] = float(smoothing_t(measures._as_matrix(X)))
     if "dirichlet" in groups:
@@ -85,11 +88,23 @@ def signal_values(X: torch.Tensor, groups: frozenset[str], suffix: str, adj: mea
 
 
 def grad_norm(params: list[torch.nn.Parameter]) -> float:
-    """‖∂𝓛/∂θ‖ over the parameters that have a gradient (NaN when none has)."""
+    """‖∂𝓛/∂θ‖ over the parameters that have a gradient, in float64 (norms of norms: no overflow of the squares).
+
+    Two values are not norms: NaN when no parameter has a gradient (a layer without parameters such as APPNP's
+    propagation, a frozen layer, a step without ``backward``: *nothing recorded*), and +inf when a gradient entry
+    is not finite (*diverged*). The diagnoses read them so."""
     gs = [p.grad.detach() for p in params if p.grad is not None]
     if not gs:
         return float("nan")
-    return float(torch.sqrt(sum((g.double() ** 2).sum() for g in gs)))
+    norms = []
+    for g in gs:
+        g = g.to(torch.float64)
+        top = float(g.abs().max()) if g.numel() else 0.0
+        if not math.isfinite(top):
+            return math.inf
+        norms.append(top * float(torch.linalg.vector_norm(g / top)) if top > 0 else 0.0)
+    v = math.hypot(*norms)
+    return v if math.isfinite(v) else math.inf
 
 
 def layer_spectral_norm(params: list[torch.nn.Parameter]) -> float:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from gnndyn.errors import GnndynError
@@ -100,8 +101,11 @@ def draw_figures(store: RunStore) -> dict:
         note_empty(axes[0, 0], "no loss recorded (mon.step was given none)")
     axes[0, 0].grid(alpha=0.3)
     g = select(df, "grad_norm")
+    g = g[np.isfinite(g["value"])]  # NaN: no gradient (a layer without parameters, a step without backward)
     ax = axes[0, 1]
-    if not g.empty:
+    if g.empty and not select(df, "grad_norm").empty:
+        note_empty(ax, "no layer had a finite gradient")
+    elif not g.empty:
         pv = g.pivot_table(index="step", columns="layer", values="value")
         cmap = plt.get_cmap("viridis")
         L = max(int(pv.columns.max()), 1)
