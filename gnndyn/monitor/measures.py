@@ -87,10 +87,13 @@ def dirichlet_sparse(X: torch.Tensor, adj: Adjacency) -> float:
     X = _as_matrix(X)
     if X.shape[0] != adj.num_nodes:
         raise ValueError(f"signal has {X.shape[0]} rows but the graph has {adj.num_nodes} nodes")
-    X = _as_float64(X)
-    Xc = X - X.mean(0, keepdim=True)
-    MX = torch.sparse.mm(adj.matrix, Xc) if adj.num_edges else torch.zeros_like(Xc)
-    return float(0.5 * (adj.degree @ (Xc * Xc).sum(1)) - (Xc * MX).sum())
+    Xc = X.to(torch.float64, copy=True)  # the one n × d float64 copy, centred in place
+    Xc -= Xc.mean(0, keepdim=True)
+    if not adj.num_edges:
+        return 0.0
+    MX = torch.sparse.mm(adj.matrix, Xc)
+    sq = torch.linalg.vector_norm(Xc, dim=1).square_()
+    return float(0.5 * torch.dot(adj.degree, sq) - torch.dot(Xc.reshape(-1), MX.reshape(-1)))
 
 
 def mad(X: torch.Tensor) -> float:
