@@ -3,8 +3,9 @@
     python benchmarks/bench_step.py [--nodes 100000] [--depth 40] [--rounds 7] [--device cpu]
                                     [--dtype float32] [--memory-nodes 1000000] [--json out.json]
 
-Equivalent to ``gnndyn bench`` (see :mod:`gnndyn.bench`): contenders interleaved round by round,
-medians and spreads, ratios, the sparse product's bandwidth, and JSON with ``--json``.
+The same benchmark as ``gnndyn bench`` (see :mod:`gnndyn.bench`) with its default contenders: interleaved round
+by round, medians and spreads, ratios, the sparse product's bandwidth, and JSON with ``--json``. The command has
+more options (``--contenders``, ``--replicas``, ``--memory-probes``).
 """
 
 from __future__ import annotations

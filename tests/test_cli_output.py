@@ -60,7 +60,8 @@ def test_verdicts_piped_are_one_line_each(monkeypatch):
     checks = [{"paper": "Linear-GNN proof restated (blog, 2025), Step 2 (corrected step of Xu et al. 2021, App. A.1.3)",
                "holds": True, "margin": 1e-9, "where": "step 2 of cora-gcn-H1-gd [seed 0]", "applicable": True},
               {"paper": "Keriven, Thm 2", "holds": False, "margin": -0.5, "where": "layer 3", "applicable": True},
-              {"paper": "Keriven, Thm 3", "holds": True, "margin": float("nan"), "where": "L = 4", "applicable": False}]
+              {"paper": "Keriven, Thm 3", "holds": True, "margin": 0.3, "where": "L = 4", "applicable": False},
+              {"paper": "Keriven, Thm 1", "holds": True, "margin": float("nan"), "where": "L = 0", "applicable": False}]
     cli._print_verdicts(checks)
     lines = buf.getvalue().splitlines()
     assert lines[0] == "verdicts" and lines[1].split() == ["paper", "verdict", "margin", "where"]
@@ -69,7 +70,8 @@ def test_verdicts_piped_are_one_line_each(monkeypatch):
     assert lines[2].endswith(" step 2 of cora-gcn-H1-gd [seed 0]") and " 1e-09 " in lines[2]
     assert " VIOLATED " in lines[3] and "-0.5" in lines[3]
     assert "violated (assumptions not met)" not in lines[4] and "holds (assumptions not met)" in lines[4]
-    assert len(lines) == 5
+    assert "not applicable (assumptions not met)" in lines[5] and " — " in lines[5]  # nothing was compared
+    assert len(lines) == 6
 
 
 def test_repeated_set_key_warns_and_uses_the_last():

@@ -101,7 +101,10 @@ def _print_verdicts(checks: list[dict]) -> None:
         if c.get("details", {}).get("diverged"):
             word = "[yellow]not assessed[/] (training diverged)"
         elif not c.get("applicable", True):
-            word = ("[yellow]holds[/]" if c["holds"] else "[yellow]violated[/]") + " (assumptions not met)"
+            m = c.get("margin")
+            compared = not (m is None or (isinstance(m, float) and math.isnan(m)))  # nan: nothing was compared
+            word = ("[yellow]holds[/]" if c["holds"] else "[yellow]violated[/]") if compared else "[yellow]not applicable[/]"
+            word += " (assumptions not met)"
         else:
             word = "[green]holds[/]" if c["holds"] else "[bold red]VIOLATED[/]"
         m = c.get("margin")
@@ -202,7 +205,7 @@ def run(
     seeds: Annotated[Optional[int], typer.Option(help="Number of seeds, from --seed on (experiments that support it).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu (default) or cuda[:i].")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float64 (default) or float32.")] = None,
-    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Data root: Planetoid's <Name>/raw/, us-climate's climate/ (else $GNNDYN_DATA_ROOT).")] = None,
+    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Data root: Planetoid's <Name>/raw/ (or planetoid/<Name>/raw/), us-climate's climate/ (else $GNNDYN_DATA_ROOT).")] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Run experiment NAME and write its folder: spec.json, metrics.parquet, checks.json, figures/, report.html.

@@ -22,7 +22,7 @@ def sweep(
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A sweep file (.yaml/.yml or .toml): experiment, base, grid, zip, seeds, figures.")] = None,
     set_: SetOpt = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes (local) or Ray CPUs, 1 or more (default: one per core).")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="local (a process pool, default) or ray (pip install gnndyn[ray]).")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="local (a process pool, default) or ray (pip install 'gnndyn\\[ray]').")] = None,
     address: Annotated[Optional[str], typer.Option(help="Address of an existing Ray cluster to join (--backend ray only; e.g. auto, ray://HOST:10001).")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the sweep in this folder: run only the points that are not complete.")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also rerun the points that failed (of an existing sweep: with --resume DIR).")] = False,
@@ -61,8 +61,9 @@ def sweep(
         t = Table(title=f"{job.cfg.experiment}: {len(job.points)} points", show_lines=False)
         for col in ("point", "status", "would run"):
             t.add_column(col, overflow="fold")
-        for p in job.points:
-            t.add_row(p["id"], p["status"], "yes" if job.would_run(p) else "no")
+        for p in job.points:  # a new sweep's points have not started: "pending", as sweep.json will say
+            status = "pending" if job.created is None and p["status"] == INCOMPLETE else p["status"]
+            t.add_row(p["id"], status, "yes" if job.would_run(p) else "no")
         console.print(t)
         how = f"on the {job.backend} backend with {job.workers} worker(s)"
         where = f"into {job.root} {how}." if job.root is not None else f"{how}; give --out DIR to run them."

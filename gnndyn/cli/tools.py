@@ -48,7 +48,7 @@ def graph_info(
     dataset: Annotated[str, typer.Argument(help="cora, citeseer, pubmed, us-climate, or a generator: csbm, sbm, erdos-renyi, random-regular, knn-ring, barabasi-albert.")],
     operator: Annotated[str, typer.Option(help="Operator whose spectral facts to report.")] = "gossip",
     lcc: Annotated[bool, typer.Option("--lcc", help="Keep the largest connected component.")] = False,
-    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Data root: Planetoid's <Name>/raw/, us-climate's climate/ (else $GNNDYN_DATA_ROOT).")] = None,
+    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Data root: Planetoid's <Name>/raw/ (or planetoid/<Name>/raw/), us-climate's climate/ (else $GNNDYN_DATA_ROOT).")] = None,
     set_: SetOpt = None,
     method: Annotated[str, typer.Option(help="Eigen-solver: auto, dense or lanczos.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

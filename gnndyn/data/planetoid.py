@@ -195,7 +195,7 @@ def locate_raw(name: str, data_root: str | os.PathLike | None = None) -> tuple[P
         missing = [f"ind.{prefix}.{s}" for s, v in present.items() if not v]
         raise GnndynError(
             f"cannot load {proper}: {raw} lacks {', '.join(missing)} and the download failed ({exc}). "
-            f"Point --data-root (or ${ENV_VAR}) at a folder holding {proper}/raw/."
+            f"Point --data-root (or ${ENV_VAR}) at a folder holding {proper}/raw/ or planetoid/{proper}/raw/."
         ) from exc
 
 

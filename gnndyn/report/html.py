@@ -73,7 +73,10 @@ _WORDS = {"holds": ("ok", "holds"), "violated": ("bad", "VIOLATED"), "diverged":
 def _verdict_word(c: dict[str, Any]) -> str:
     cat = _category(c)
     if cat == "outside":
-        word = f"<span class='na'>outside its assumptions</span> (bound {'holds' if c.get('holds') else 'fails'})"
+        m = c.get("margin")
+        compared = not (m is None or (isinstance(m, float) and math.isnan(m)))  # nan: nothing was compared
+        what = f"bound {'holds' if c.get('holds') else 'fails'}" if compared else "nothing compared"
+        word = f"<span class='na'>outside its assumptions</span> ({what})"
     else:
         cls, w = _WORDS[cat]
         word = f"<span class='{cls}'>{w}</span>"

@@ -269,19 +269,28 @@ class RunStore:
         return None
 
     # reading
+    def damage_fix(self, name: str) -> str:
+        """What to do about a damaged run file ``name``: ``gnndyn rerun`` re-creates a run from its spec.json, so for
+        every file but spec.json itself."""
+        if name == "spec.json":
+            return ("it was cut short or edited; gnndyn rerun reads this very file, so restore it, or start the run "
+                    "again with gnndyn run (a new --out)")
+        return (f"it was cut short or edited; restore it, or re-create the run from its spec.json with gnndyn rerun "
+                f"{self.root} --out NEW")
+
     def _read_text(self, name: str) -> str:
         p = self.root / name
         try:
             return p.read_text()
         except UnicodeDecodeError as exc:
-            raise CorruptFileError(p, f"not text ({exc})") from None
+            raise CorruptFileError(p, f"not text ({exc})", self.damage_fix(name)) from None
 
     def read_json(self, name: str) -> Any:
         p = self.root / name
         try:
             return json.loads(self._read_text(name))
         except json.JSONDecodeError as exc:
-            raise CorruptFileError(p, f"not valid JSON ({exc})") from None
+            raise CorruptFileError(p, f"not valid JSON ({exc})", self.damage_fix(name)) from None
 
     def _read_object(self, name: str, *, needs: tuple[str, ...] = ()) -> dict[str, Any]:
         """``read_json(name)`` that must be a JSON object holding the keys ``needs``; a CorruptFileError naming the
@@ -289,11 +298,11 @@ class RunStore:
         data = self.read_json(name)
         if not isinstance(data, dict):
             raise CorruptFileError(self.path(name), f"it holds a JSON {type(data).__name__}, not an object",
-                                   "it was edited or damaged; restore it, or re-create the run with gnndyn rerun")
+                                   self.damage_fix(name))
         missing = [k for k in needs if k not in data]
         if missing:
             raise CorruptFileError(self.path(name), f"it lacks {', '.join(repr(k) for k in missing)}",
-                                   "it was edited or damaged; restore it, or re-create the run with gnndyn rerun")
+                                   self.damage_fix(name))
         return data
 
     def spec(self) -> dict[str, Any]:
@@ -319,8 +328,7 @@ class RunStore:
                            f"got {json.dumps(c)[:80]}")
                     break
         if bad:
-            raise CorruptFileError(self.path("checks.json"), bad,
-                                   "it was edited or damaged; restore it, or re-create the run with gnndyn rerun")
+            raise CorruptFileError(self.path("checks.json"), bad, self.damage_fix("checks.json"))
         return data
 
     def metrics(self) -> pd.DataFrame:

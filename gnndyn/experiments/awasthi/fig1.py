@@ -50,7 +50,8 @@ class AwasthiFig1Spec(AwasthiSpec):
                              f"which needs an input dimension r ≥ 2 (for r = 1 every row is parallel to its teacher); "
                              f"give r ≥ 2 (the paper uses r = 10)")
         check_degrees(self.graph, self.degrees)
-        check_lrs(self.train.lrs, len(self.degrees or [None]), "degree")
+        if self.train.lr_rule == "paper":  # Lemma 1's rule sets each step itself and does not read lrs
+            check_lrs(self.train.lrs, len(self.degrees or [None]), "degree")
         return self
 
 

@@ -51,6 +51,7 @@ class PatelFig8Spec(C.PatelSpec):
     year: int | str | list[int] = "all"
     label: str = "max-air-temperature"
     a: float = Field(1.5, gt=0)
+    d_x: int | None = Field(None, description="set by the data, not here: 24 features for year='all', 4 for one year")
     operators: list[str] = Field(default_factory=lambda: list(C.OPERATORS))
     a_values: list[float] = Field(default_factory=lambda: [1.5, 2.0, 2.5, 3.0])
     a_operator: str = "adj"
@@ -94,6 +95,8 @@ class PatelFig8Spec(C.PatelSpec):
                              f"'nearly flat' (relative loss at T above flat_level); lower stop_level (e.g. --set "
                              f"stop_level={self.flat_level * 1e-7:g}) or raise flat_level")
         checks.unused(self, ["epsilon"], "by patel-fig8: its targets are the climate label, not §6.1's synthetic rule")
+        checks.unused(self, ["d_x"], "by patel-fig8: the climate data fix the features (24 for year='all', 4 for one "
+                                     "year; choose them with year)")
         return self
 
     def datasets_used(self) -> list[str]:
