@@ -124,3 +124,11 @@ def test_graph_info_shows_progress_on_a_terminal():
     assert "csbm: loading or generating the graph" in text
     assert "csbm (300 nodes): gossip operator and its spectral facts" in text
     assert "spectral_gap" in text
+
+
+def test_the_report_says_nothing_was_compared_where_a_verdict_has_no_margin():
+    from gnndyn.report.html import _verdict_word
+
+    base = {"paper": "Keriven, Thm 1", "holds": True, "where": "L = 0", "applicable": False}
+    assert "outside its assumptions</span> (nothing compared)" in _verdict_word({**base, "margin": float("nan")})
+    assert "outside its assumptions</span> (bound holds)" in _verdict_word({**base, "margin": 0.2})

@@ -112,6 +112,8 @@ BAD = [
     ("patel-fig2", ["width=8"], ["width = 8 is not used by patel-fig2: it trains nothing"]),
     ("patel-fig2", ["epsilon=0.3"], ["epsilon = 0.3 is not used by patel-fig2", "its default is 0.1"]),
     ("patel-fig8", ["epsilon=0.2"], ["epsilon = 0.2 is not used by patel-fig8"]),
+    ("patel-fig8", ["d_x=24"], ["d_x = 24 is not used by patel-fig8: the climate data fix the features (24 for "
+                                "year='all', 4 for one year; choose them with year)"]),
     ("patel-energy", ["graph=csbm", "p=0.5"], ["p = 0.5 is not used by graph = 'csbm'"]),
 ]
 

@@ -125,3 +125,16 @@ def test_a_file_in_place_of_the_figures_folder_is_named(copy):
     res = runner.invoke(app, ["report", str(copy)])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert f"{copy / 'figures'} is a file where the run keeps its figures folder; nothing was written" in _flat(res.output)
+
+
+@pytest.mark.parametrize("name,fix", [
+    ("spec.json", "gnndyn rerun reads this very file, so restore it, or start the run again with gnndyn run"),
+    ("run.json", "re-create the run from its spec.json with gnndyn rerun"),
+])
+def test_a_damaged_run_file_gets_the_fix_that_works_for_it(copy, name, fix):
+    (copy / name).write_text('{"cut short')
+    res = runner.invoke(app, ["report", str(copy)])
+    text = _flat(res.output)
+    assert res.exit_code == 2 and f"{name}: not valid JSON" in text and fix in text
+    if name == "spec.json":
+        assert "re-create the run" not in text

@@ -166,3 +166,11 @@ def test_int_fields_still_take_integers_and_bools_stay_bools():
     assert (spec.mlp, spec.steps, spec.probe_every) == (False, 300, 2)
     spec = make_spec("awasthi-fig1", {"r": 3, "train.steps": 10})
     assert (spec.r, spec.train.steps) == (3, 10)
+
+
+def test_awasthi_lemma1_rule_does_not_read_the_step_list():
+    # the paper's rule needs one step per degree; Lemma 1's rule sets every step itself, so lrs is not checked
+    with pytest.raises(GnndynError, match=r"train.lrs needs one step size per degree \(1\) or a single one"):
+        make_spec("awasthi-fig1", ["degrees=[5]"])
+    spec = make_spec("awasthi-fig1", ["degrees=[5]", "train.lr_rule=lemma1"])
+    assert spec.train.lr_rule == "lemma1" and len(spec.train.lrs) == 5

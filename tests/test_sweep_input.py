@@ -444,3 +444,11 @@ def test_a_set_key_given_twice_warns_as_run_does(tmp_path):
     assert build_config(EXP, sets=["graph.n=40", "graph.n=50"]).base == {"graph.n": 50}
     r = _invoke(["sweep", EXP, *BASE, *GRID, "--dry-run", "--workers", "1"])
     assert r.exit_code == 0 and "warning" not in r.text
+
+
+def test_a_dry_run_of_a_new_sweep_lists_its_points_as_pending(tmp_path):
+    out = tmp_path / "sw"
+    r = _invoke(["sweep", EXP, *BASE, *GRID, "--out", out, "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert r.text.count("pending") == 2 and "incomplete" not in r.text
+    assert "2 of 2 points would run" in r.text and not out.exists()
