@@ -203,7 +203,8 @@ def test_extraction_finds_the_readme_block_and_inline_commands():
     awasthi = [c.text for c in extract(ROOT / "docs" / "awasthi.md")]
     long_run = [t for t in awasthi if "runs/awasthi-fig2-long" in t]
     assert long_run and "--set train.record_points=300" in long_run[0]  # the continued line is joined
-    assert "--set graph.name=cora --set degrees=null --set 'train.lrs=[1e-6]'" in awasthi
+    assert "--set graph.name=cora --set degrees=null --set train.lr_rule=lemma1" in awasthi
+    assert "--set 'train.lrs=[1e-8]'" in awasthi  # a fragment on its own
     xu = [c.text for c in extract(ROOT / "docs" / "xu.md") if c.kind == "command"]
     assert any(t.startswith("gnndyn run xu-fig3 --set sweep_datasets=") and "sweep_depths" in t for t in xu)
 
