@@ -30,10 +30,10 @@ def test_dirichlet_sparse_equals_edge_sum_and_pairwise_definition():
     c = torch.randint(0, 30, (90,), generator=gen)
     directed = torch.stack([r, c])  # one direction only, repeated edges and self loops allowed
     brute = sum(float(((X[i] - X[j]) ** 2).sum()) for i, j in directed.T.tolist()) / 2
-    adj = mm.Adjacency(directed, 30, X.dtype, X.device)
+    adj = mm.Adjacency(directed, 30, X.device)
     assert mm.dirichlet_sparse(X, adj) == pytest.approx(brute, rel=1e-12)
     sym = torch.cat([directed, directed.flip(0)], 1)
-    adj2 = mm.Adjacency(sym, 30, X.dtype, X.device)
+    adj2 = mm.Adjacency(sym, 30, X.device)
     assert mm.dirichlet_sparse(X, adj2) == pytest.approx(pm.dirichlet_energy(X, sym), rel=1e-12)
     assert mm.dirichlet_sparse(X + 1e3, adj2) == pytest.approx(pm.dirichlet_energy(X, sym), rel=1e-9)
     with pytest.raises(ValueError, match="rows"):

@@ -188,7 +188,7 @@ def test_float32_signals_lose_no_digits_to_cancellation():
     X = (torch.sin(3 * t + torch.arange(16.0, dtype=torch.float64)) + 5.0).float()
     X64 = X.double()
     direct = 0.5 * float(((X64[ei[0]] - X64[ei[1]]) ** 2).sum())
-    got = measures.dirichlet_sparse(X, measures.Adjacency(ei, n, X.dtype, X.device))
+    got = measures.dirichlet_sparse(X, measures.Adjacency(ei, n, X.device))
     assert got == pytest.approx(direct, rel=1e-9)
     # nearly parallel rows: MAD ≈ 10⁻⁶; float32 sums would leave 10⁻⁶ relative error at best
     rng = np.random.default_rng(0)

@@ -94,21 +94,19 @@ def _print_rows(columns: list[str], rows: list[list[str]], *, title: str | None 
 def _print_verdicts(checks: list[dict]) -> None:
     if not checks:
         return
-    import math
+    from gnndyn.theory.verdict import compared
 
     rows = []
     for c in checks:
+        m = c.get("margin")
         if c.get("details", {}).get("diverged"):
             word = "[yellow]not assessed[/] (training diverged)"
         elif not c.get("applicable", True):
-            m = c.get("margin")
-            compared = not (m is None or (isinstance(m, float) and math.isnan(m)))  # nan: nothing was compared
-            word = ("[yellow]holds[/]" if c["holds"] else "[yellow]violated[/]") if compared else "[yellow]not applicable[/]"
+            word = ("[yellow]holds[/]" if c["holds"] else "[yellow]violated[/]") if compared(m) else "[yellow]not applicable[/]"
             word += " (assumptions not met)"
         else:
             word = "[green]holds[/]" if c["holds"] else "[bold red]VIOLATED[/]"
-        m = c.get("margin")
-        shown = "—" if m is None or (isinstance(m, float) and math.isnan(m)) else f"{m:.3g}" if isinstance(m, float) else str(m)
+        shown = "—" if not compared(m) else f"{m:.3g}" if isinstance(m, float) else str(m)
         rows.append([escape(c["paper"]), word, shown,
                      escape(str(c.get("where", "")))])
     _print_rows(["paper", "verdict", "margin", "where"], rows, title="verdicts", whole=0)

@@ -79,7 +79,7 @@ class HookState:
         ei = to_edge_index(g)
         if ei.numel() and int(ei.max()) >= n:
             return None
-        adj = measures.Adjacency(ei, n, torch.float64, like.device)
+        adj = measures.Adjacency(ei, n, like.device)
         self._adj_cache = [*self._adj_cache[-1:], (weakref.ref(g), version, n, adj)]
         return adj
 

@@ -83,9 +83,7 @@ def find_layers(model: nn.Module, layers: Sequence[nn.Module | str] | type | tup
                         f"{', '.join(_qualified(t) for t in types)}); pass that class, e.g. layers=type(model.<name>).")
             raise GnndynError(f"found no module of type {names} in {type(model).__name__}; {_describe(model)}.{hint}")
         return found
-    if isinstance(layers, (nn.ModuleList, nn.ModuleDict)):
-        layers = list(layers.values() if isinstance(layers, nn.ModuleDict) else layers)
-    elif isinstance(layers, (str, nn.Module)):
+    if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     elif not isinstance(layers, Sequence):
         raise GnndynError(f"layers must be a list of modules or of names, a module class, or None; got "
@@ -97,23 +95,18 @@ def find_layers(model: nn.Module, layers: Sequence[nn.Module | str] | type | tup
             key = item if item in named or f"_orig_mod.{item}" not in named else f"_orig_mod.{item}"
             if key not in named or key == "":
                 raise UnknownNameError("layer", item, [n for n in named if n])
-            if isinstance(named[key], (nn.ModuleList, nn.ModuleDict)):
-                kids = [f"{key}.{k}" for k, _ in named[key].named_children()]
-                out.extend((k, named[k]) for k in kids)
-                continue
-            out.append((key, named[key]))
-        elif isinstance(item, (nn.ModuleList, nn.ModuleDict)):
-            if id(item) not in by_id:
-                raise GnndynError(f"layer {type(item).__name__} is not a submodule of {type(model).__name__}; "
-                                  f"{_describe(model)}.")
-            out.extend((f"{by_id[id(item)]}.{k}", m) for k, m in item.named_children())
+            name, mod = key, named[key]
         elif isinstance(item, nn.Module):
             if id(item) not in by_id:
                 raise GnndynError(f"layer {type(item).__name__} is not a submodule of {type(model).__name__}; "
                                   f"{_describe(model)}.")
-            out.append((by_id[id(item)] or type(item).__name__, item))
+            name, mod = by_id[id(item)], item
         else:
             raise GnndynError(f"layers must be modules, names or a module class; got {type(item).__name__}.")
+        if isinstance(mod, (nn.ModuleList, nn.ModuleDict)):  # a container is never called: its children are the layers
+            out.extend((f"{name}.{k}" if name else k, m) for k, m in mod.named_children())
+        else:
+            out.append((name or type(mod).__name__, mod))
     if not out:
         raise GnndynError("layers=[] names no layer; give at least one module or name, or leave layers out.")
     if len({id(m) for _, m in out}) != len(out):

@@ -65,10 +65,9 @@ def _as_float64(X: torch.Tensor) -> torch.Tensor:
 class Adjacency:
     """An edge list ``(2, m)`` (source row 0, target row 1) made ready for :func:`dirichlet_sparse`:
     the 0/1 sparse matrix M with M[r, c] = multiplicity of edge r → c, and the in- plus out-degrees, in float64
-    (``dtype`` is accepted for the callers' sake and must be a floating type; the measures compute in float64)."""
+    (the measures compute in float64)."""
 
-    def __init__(self, edge_index: torch.Tensor, num_nodes: int, dtype: torch.dtype = torch.float64,
-                 device: torch.device | str = "cpu"):
+    def __init__(self, edge_index: torch.Tensor, num_nodes: int, device: torch.device | str = "cpu"):
         dtype = torch.float64
         r, c = edge_index.to(device=device, dtype=torch.long)
         self.num_nodes, self.num_edges = int(num_nodes), int(r.numel())

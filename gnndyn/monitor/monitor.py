@@ -37,10 +37,6 @@ from gnndyn.probes.schedules import Schedule
 from gnndyn.store.metrics import Recorder
 from gnndyn.theory.verdict import Verdict
 
-#: the names the monitor records itself, which ``step(**scalars)`` may not use
-RESERVED = frozenset({"loss", "grad_norm", "grad_norm_rest", "global_delta", "spectral_norm",
-                      *(f"{q}_{s}" for q in ("smoothing", "dirichlet", "mad", "numrank", "effrank") for s in "HB")})
-
 
 def _graph(edge_index: torch.Tensor | None) -> torch.Tensor | None:
     if edge_index is None:
@@ -168,10 +164,10 @@ class Monitor:
             st.warn_once("eval pass", "the last forward pass before step() ran with gradients enabled and had no "
                                       "backward pass (an evaluation pass?), so this step records that pass's H and no "
                                       "B; run evaluation under torch.no_grad(), or call step() right after backward().")
-        reserved = sorted(set(scalars) & RESERVED)
+        reserved = sorted(set(scalars) & quantities.RECORDED)
         if reserved:
             raise GnndynError(f"step({reserved[0]}=...): {reserved[0]!r} is a quantity the monitor records itself; give "
-                              f"your scalar another name (reserved: {', '.join(sorted(RESERVED))}).")
+                              f"your scalar another name (reserved: {', '.join(sorted(quantities.RECORDED))}).")
         values: dict[str, float | list[float]] = {}
         if loss is not None:
             if isinstance(loss, torch.Tensor):

@@ -37,6 +37,12 @@ GROUPS = ("smoothing", "grad_norm", "dirichlet", "mad", "rank", "spectral")
 #: default period of each group, in units of the monitor's ``every``
 DEFAULT_FACTORS = {"smoothing": 1, "grad_norm": 1, "dirichlet": 10, "mad": 10, "rank": 100, "spectral": 100}
 SIGNAL_GROUPS = ("smoothing", "dirichlet", "mad", "rank")
+#: the signal quantities of each signal group (recorded as ``{name}_H`` and ``{name}_B``)
+SIGNAL_QUANTITIES = {"smoothing": ("smoothing",), "dirichlet": ("dirichlet",), "mad": ("mad",),
+                     "rank": ("numrank", "effrank")}
+#: every name the monitor records itself (the table above), which ``Monitor.step(**scalars)`` may not take
+RECORDED = frozenset({"loss", "grad_norm", "grad_norm_rest", "global_delta", "spectral_norm",
+                      *(f"{q}_{s}" for qs in SIGNAL_QUANTITIES.values() for q in qs for s in "HB")})
 
 
 def make_schedules(every_k: int, schedule: str | Mapping[str, int | Schedule] | None) -> dict[str, Schedule]:

@@ -73,9 +73,7 @@ _WORDS = {"holds": ("ok", "holds"), "violated": ("bad", "VIOLATED"), "diverged":
 def _verdict_word(c: dict[str, Any]) -> str:
     cat = _category(c)
     if cat == "outside":
-        m = c.get("margin")
-        compared = not (m is None or (isinstance(m, float) and math.isnan(m)))  # nan: nothing was compared
-        what = f"bound {'holds' if c.get('holds') else 'fails'}" if compared else "nothing compared"
+        what = f"bound {'holds' if c.get('holds') else 'fails'}" if _verdict.compared(c.get("margin")) else "nothing compared"
         word = f"<span class='na'>outside its assumptions</span> ({what})"
     else:
         cls, w = _WORDS[cat]

@@ -91,6 +91,12 @@ MARGIN_NOTE = ("margin: the signed slack of the claim at its tightest point (bou
                "nan: no finite slack measures the outcome; +inf: the bound is vacuous; −inf: violated by a "
                "non-finite value.")
 
+def compared(margin: Any) -> bool:
+    """Whether a (stored) margin measures an outcome: False for None and nan, "nothing was compared"
+    (:data:`MARGIN_NOTE`)."""
+    return not (margin is None or (isinstance(margin, float) and math.isnan(margin)))
+
+
 #: the assumption a verdict on a diverged series fails
 FINITE_TRAINING = "training stayed finite"
 
