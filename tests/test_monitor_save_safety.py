@@ -194,6 +194,38 @@ def test_check_destination_words_a_command_line_as_gnndyn_run_does(tmp_path):
     assert (root / "run.json").read_text() == "{}"  # checking removes nothing
 
 
+def test_gnndyn_run_and_check_destination_refuse_in_the_same_words(tmp_path):
+    """One rule (RunStore.check_claim), one wording per reader: the command line's is the same for
+    ``gnndyn run`` and for a script's ``check_destination(cli=True)``."""
+    from typer.testing import CliRunner
+
+    from gnndyn.cli import app
+
+    root = tmp_path / "taken"
+    root.mkdir()
+    (root / "notes.txt").write_text("mine")
+    res = CliRunner().invoke(app, ["run", "oversmoothing-at-init", "--set", "graph.n=30", "--out", str(root)])
+    with pytest.raises(GnndynError) as info:
+        check_destination(root, cli=True)
+    assert res.exit_code == 2
+    assert str(info.value) == (f"run folder {root} already exists and is not empty (it holds 1 entry that is not a "
+                               f"gnndyn run); nothing was written. Give another --out, or --overwrite to replace "
+                               f"that folder whole.")
+    assert " ".join(res.output.split()) == " ".join(f"error: {info.value}".split())
+    assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+
+
+def test_save_under_a_file_is_refused_in_a_callers_words(mon, tmp_path):
+    f = tmp_path / "afile"
+    f.write_text("a file")
+    with pytest.raises(GnndynError) as info:
+        mon.save(str(f / "sub" / "run"), figures=False)
+    assert str(info.value) == (f"Monitor.save's path {f / 'sub' / 'run'} cannot be created: {f} is a file, not a "
+                               f"folder; nothing was written. Give Monitor.save another path whose parent folders "
+                               f"are folders.")
+    assert f.read_text() == "a file" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
 # ------------------------------------------------------------------------------------------------ examples
 def run_example(name, argv, monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLES))

@@ -7,7 +7,7 @@ against the step.
 A run folder that exists is never written into: :func:`save_run` refuses an existing non-empty folder (and a
 path that is a file) before it computes or writes anything, unless ``overwrite=True``, which replaces a gnndyn
 run folder whole — the rule of :meth:`gnndyn.store.run.RunStore.claim` (the command line's ``--out`` and
-``--overwrite``), its refusals worded for a caller of ``Monitor.save`` (:func:`check_destination`).
+``--overwrite``), its refusals worded for a caller of ``Monitor.save`` (:data:`PYTHON_TERMS`, :func:`check_destination`).
 """
 
 from __future__ import annotations
@@ -19,48 +19,33 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gnndyn.errors import GnndynError
 from gnndyn.store.metrics import select
-from gnndyn.store.run import RunStore, is_run_folder
+from gnndyn.store.run import CLI_TERMS, ClaimTerms, RunStore
 
 if TYPE_CHECKING:
     from gnndyn.monitor.monitor import Monitor
 
-#: how the folder and the overwrite switch are named in a refusal: to a caller of ``Monitor.save`` and to a
-#: command line (the examples' ``--out`` / ``--overwrite``, worded as ``RunStore.claim`` words them)
-_NAMES = {"python": ("Monitor.save's path", "pass overwrite=True", "overwrite=True"),
-          "cli": ("--out", "--overwrite", "--overwrite")}
+#: how a refusal names the folder and the overwrite switch to a caller of ``Monitor.save`` (the command
+#: line's words are :data:`gnndyn.store.run.CLI_TERMS`)
+PYTHON_TERMS = ClaimTerms("Monitor.save's path", "Monitor.save another path", "pass overwrite=True", "overwrite=True",
+                          lambda r: f"mon.save({str(r) + '-run'!r})")
 
 
 def check_destination(path: str | Path, *, overwrite: bool = False, cli: bool = False) -> Path:
     """Refuse a destination :func:`save_run` must not write into, before anything is computed or written.
 
-    The rule of :meth:`~gnndyn.store.run.RunStore.claim` (which ``save_run`` then applies): a new path or an
-    empty folder is taken; an existing non-empty folder is refused unless ``overwrite`` — and even then only a
-    gnndyn run folder (one holding ``spec.json`` or ``run.json``) may be replaced; a path that is a file is
-    refused. Nothing is created or removed here: a command line can call it before training (``cli=True``
-    words the refusal with ``--out`` / ``--overwrite``, as ``gnndyn run`` does). Returns the path.
+    The rule is :meth:`~gnndyn.store.run.RunStore.check_claim`'s (which ``save_run`` then applies): a new
+    path or an empty folder is taken; an existing non-empty folder is refused unless ``overwrite`` — and even
+    then only a gnndyn run folder (one holding ``spec.json`` or ``run.json``) may be replaced; a path that is
+    a file, or one that cannot be created, is refused. Nothing is created or removed here: a command line can
+    call it before training (``cli=True`` words the refusal with ``--out`` / ``--overwrite``, as ``gnndyn
+    run`` does). Returns the path.
 
     Raises:
         GnndynError: what is at ``path``, that nothing was written, and how to go on.
     """
-    r = Path(path)
-    where, give_flag, flag = _NAMES["cli" if cli else "python"]
-    other = "another --out" if cli else "Monitor.save another path"
-    if r.exists() and not r.is_dir():
-        example = f"--out {r}-run" if cli else f"mon.save({str(r) + '-run'!r})"
-        raise GnndynError(f"{where} {r} is an existing file, not a folder; nothing was written. Give a folder path "
-                          f"for the run (e.g. {example}).")
-    if r.is_dir() and any(r.iterdir()):
-        if not overwrite:
-            what = ("it holds a gnndyn run (spec.json / run.json)" if is_run_folder(r)
-                    else f"it holds {sum(1 for _ in r.iterdir())} entries that are not a gnndyn run")
-            raise GnndynError(f"run folder {r} already exists and is not empty ({what}); nothing was written. Give "
-                              f"{other}, or {give_flag} to replace that folder whole.")
-        if not is_run_folder(r):
-            raise GnndynError(f"{flag} refuses to delete {r}: it is not a gnndyn run folder (no spec.json or "
-                              f"run.json); nothing was written. Give {other}.")
-    return r
+    RunStore(path).check_claim(overwrite=overwrite, terms=CLI_TERMS if cli else PYTHON_TERMS)
+    return Path(path)
 
 
 def draw_figures(store: RunStore) -> dict:
@@ -144,7 +129,7 @@ def save_run(mon: Monitor, path: str | Path, *, figures: bool = True, overwrite:
         summary[v.name] = v.where
     store = RunStore(path)
     check_destination(path, overwrite=overwrite)  # again: the folder may have appeared while this computed
-    store.claim(overwrite=overwrite)
+    store.claim(overwrite=overwrite, terms=PYTHON_TERMS)
     try:
         _write(store, mon, config, table, verdicts, layers, summary, figures=figures)
     except BaseException:

@@ -31,6 +31,8 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,25 @@ def to_json(obj: Any) -> str:
     return json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class ClaimTerms:
+    """How a refusal to claim a run folder (:meth:`RunStore.check_claim`) names things for its reader: the
+    folder (``where``: ``--out``), another choice of it (``other``: ``another --out``), how to allow the
+    replacement (``allow``: ``--overwrite``), the switch itself (``switch``) and an example of a folder path
+    next to ``r`` (``example``). One rule, worded for whoever asked: :data:`CLI_TERMS` for a command line,
+    ``gnndyn.monitor.save.PYTHON_TERMS`` for a caller of ``Monitor.save``."""
+
+    where: str
+    other: str
+    allow: str
+    switch: str
+    example: Callable[[Path], str]
+
+
+#: the command line's words (``gnndyn run``, ``rerun`` and the examples' ``--out`` / ``--overwrite``)
+CLI_TERMS = ClaimTerms("--out", "another --out", "--overwrite", "--overwrite", lambda r: f"--out {r}-run")
+
+
 class RunStore:
     """The folder of one run. Writing methods are atomic; reading methods never recompute anything."""
 
@@ -168,15 +189,17 @@ class RunStore:
         return out
 
     # a run folder's life
-    def claim(self, *, overwrite: bool = False) -> None:
+    def claim(self, *, overwrite: bool = False, terms: ClaimTerms | None = None) -> None:
         """Make ``root`` this run's own folder: create it if new, refuse an existing non-empty one unless
-        ``overwrite``, and refuse a path that is a regular file.
+        ``overwrite``, and refuse a path that is a regular file (refusals worded in ``terms``, by default the
+        command line's: :data:`CLI_TERMS`).
 
         ``overwrite`` replaces a gnndyn run folder whole, but only once the new run has finished: the earlier
         folder is moved aside (a hidden sibling, :attr:`previous`) and :meth:`settle` then deletes it, or,
         when the new run failed, puts it back. A run killed outright leaves both: the new folder says it is
         incomplete, and the earlier one is in the hidden sibling named in ``run.json`` (``replaces``)."""
-        self.check_claim(overwrite=overwrite)
+        t = terms or CLI_TERMS
+        self.check_claim(overwrite=overwrite, terms=t)
         r = self.root
         if r.is_dir() and any(r.iterdir()):
             import os
@@ -191,34 +214,39 @@ class RunStore:
             if self.previous is not None:
                 self.previous.rename(r)
                 self.previous = None
-            raise GnndynError(f"--out {r} cannot be created ({exc.strerror or exc}); nothing was written. Give "
-                              f"another --out.") from None
+            raise GnndynError(f"{t.where} {r} cannot be created ({exc.strerror or exc}); nothing was written. Give "
+                              f"{t.other}.") from None
 
-    def check_claim(self, *, overwrite: bool = False) -> None:
-        """Raise the error :meth:`claim` would raise, changing nothing: also when the folder could not be created
-        (a file on its path, a folder that is not writable)."""
-        import os
-
+    def check_claim(self, *, overwrite: bool = False, terms: ClaimTerms | None = None) -> None:
+        """Raise the error :meth:`claim` would raise, changing nothing: a path that is a file, a folder that
+        could not be created (a file on its parent path, a parent that is not writable), an existing
+        non-empty folder without ``overwrite``, and, with ``overwrite``, a folder that is not a gnndyn run
+        (no ``spec.json`` or ``run.json``: never deleted). Every refusal says what is at the path, that
+        nothing was written, and how to go on, in ``terms`` (default :data:`CLI_TERMS`)."""
+        t = terms or CLI_TERMS
         r = self.root
         if r.exists() and not r.is_dir():
-            raise GnndynError(f"--out {r} is an existing file, not a folder; give a folder path for the run "
-                              f"(e.g. --out {r}-run).")
+            raise GnndynError(f"{t.where} {r} is an existing file, not a folder; nothing was written. Give a folder "
+                              f"path for the run (e.g. {t.example(r)}).")
         up = r if r.exists() else r.parent
         while not up.exists() and up != up.parent:
             up = up.parent
         if not up.is_dir():
-            raise GnndynError(f"--out {r} cannot be created: {up} is a file, not a folder; nothing was written. "
-                              f"Give an --out whose parent folders are folders.")
+            raise GnndynError(f"{t.where} {r} cannot be created: {up} is a file, not a folder; nothing was written. "
+                              f"Give {t.other} whose parent folders are folders.")
         if not os.access(up, os.W_OK | os.X_OK):
-            raise GnndynError(f"--out {r} cannot be created: the folder {up} is not writable; nothing was written. "
-                              f"Give an --out in a folder you can write to.")
+            raise GnndynError(f"{t.where} {r} cannot be created: the folder {up} is not writable; nothing was "
+                              f"written. Give {t.other} in a folder you can write to.")
         if r.is_dir() and any(r.iterdir()):
             if not overwrite:
-                raise GnndynError(f"run folder {r} already exists and is not empty; nothing was written. Give another "
-                                  f"--out, or --overwrite to replace that folder whole.")
+                k = sum(1 for _ in r.iterdir())
+                what = ("it holds a gnndyn run (spec.json / run.json)" if is_run_folder(r)
+                        else f"it holds {k} {'entry that is' if k == 1 else 'entries that are'} not a gnndyn run")
+                raise GnndynError(f"run folder {r} already exists and is not empty ({what}); nothing was written. "
+                                  f"Give {t.other}, or {t.allow} to replace that folder whole.")
             if not is_run_folder(r):
-                raise GnndynError(f"--overwrite refuses to delete {r}: it is not a gnndyn run folder (no spec.json "
-                                  f"or run.json). Give another --out.")
+                raise GnndynError(f"{t.switch} refuses to delete {r}: it is not a gnndyn run folder (no spec.json "
+                                  f"or run.json); nothing was written. Give {t.other}.")
 
     #: the earlier run folder moved aside by ``claim(overwrite=True)``, until :meth:`settle`
     previous: Path | None = None
