@@ -45,6 +45,50 @@ class UnsafeFileError(CorruptFileError):
     """A data file asks to run code (a pickle naming a class or function gnndyn does not admit)."""
 
 
+class Option(str):
+    """A run option named inside a :class:`MachineError`'s message: the spec's key (``data_root``), spelled
+    by each reader in its own terms."""
+
+
+def flag(key: str) -> str:
+    """A spec key as the command line spells its option: ``data_root`` → ``--data-root``."""
+    return "--" + key.replace("_", "-")
+
+
+class MachineError(GnndynError):
+    """What this machine lacks for a run (a CUDA device, a stored data set's files), found before anything is
+    written (:func:`gnndyn.spec.preflight`).
+
+    The message is built from ``parts``, text and an :class:`Option` for each run option it names, so that
+    every reader gets the options in its own terms: ``str()`` spells them as command-line flags
+    (``--data-root``), :meth:`worded` in any other way (a sweep names the spec key ``data_root``, which it
+    sets with ``--set`` or a grid axis). ``fix`` maps an option to the value to use instead
+    (``{"device": "cpu"}``); it is said at the end ("; use --device cpu.")."""
+
+    def __init__(self, *parts: str, fix: dict[str, str] | None = None):
+        self.parts, self.fix = tuple(parts), dict(fix or {})
+        super().__init__(self.worded(flag))
+
+    @property
+    def options(self) -> list[str]:
+        """The spec keys the message names, in order, then those of ``fix``."""
+        return list(dict.fromkeys([str(p) for p in self.parts if isinstance(p, Option)] + list(self.fix)))
+
+    def worded(self, name, *, fix: bool = True) -> str:
+        """The message with every option spelled ``name(key)``; ``fix=False`` leaves out the suggested values."""
+        text = "".join(name(str(p)) if isinstance(p, Option) else p for p in self.parts)
+        if fix and self.fix:
+            text = text.rstrip(" .;") + "; use " + ", ".join(f"{name(k)} {v}" for k, v in self.fix.items()) + "."
+        return text
+
+    def __reduce__(self):  # an error sent back from a worker process keeps its parts and fix
+        return _machine_error, (self.parts, self.fix)
+
+
+def _machine_error(parts, fix) -> MachineError:
+    return MachineError(*parts, fix=fix)
+
+
 class DivergenceError(RuntimeError):
     """Training produced a non-finite loss or gradient. ``step`` is where; the record up to it is kept."""
 

@@ -44,7 +44,7 @@ from gnndyn.data.registry import (
     dataset_params,
     load_graph,
 )
-from gnndyn.errors import GnndynError, resolve
+from gnndyn.errors import GnndynError, MachineError, resolve
 from gnndyn.models.activations import ACTIVATIONS
 from gnndyn.models.losses import LOSSES
 from gnndyn.operators.base import Operator
@@ -292,14 +292,17 @@ class ExperimentSpec(Spec):
     def torch_device(self) -> torch.device:
         if self.device.startswith("cuda"):
             if not torch.cuda.is_available():
-                raise GnndynError(f"device {self.device!r} was asked for but CUDA is not available here; use --device cpu.")
+                raise MachineError(f"device {self.device!r} was asked for but CUDA is not available here.",
+                                   fix={"device": "cpu"})
             try:
                 dev = torch.device(self.device)
             except RuntimeError as exc:
-                raise GnndynError(f"device {self.device!r} is not a valid device name ({exc}); use cuda or cuda:0.") from None
+                raise MachineError(f"device {self.device!r} is not a valid device name ({exc}).",
+                                   fix={"device": "cuda"}) from None
             if dev.index is not None and dev.index >= torch.cuda.device_count():
-                raise GnndynError(f"device {self.device!r} does not exist: this machine has {torch.cuda.device_count()} "
-                                  f"CUDA device(s) (cuda:0 … cuda:{torch.cuda.device_count() - 1}).")
+                raise MachineError(f"device {self.device!r} does not exist: this machine has {torch.cuda.device_count()} "
+                                   f"CUDA device(s) (cuda:0 … cuda:{torch.cuda.device_count() - 1}).",
+                                   fix={"device": "cuda:0"})
             return dev
         return torch.device(self.device)
 

@@ -107,6 +107,36 @@ def test_a_missing_data_root_is_said_in_the_sweeps_terms(tmp_path):
     assert not out.exists() and list(empty.iterdir()) == []
 
 
+def test_a_device_index_beyond_the_machine_is_fixed_with_cuda_0_in_both_terms(tmp_path, monkeypatch):
+    """The device checks raise a MachineError whose fix is a value, not words: ``gnndyn run`` says it as
+    a flag, the sweep as its axis."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    out = tmp_path / "sw"
+    r = _invoke(["sweep", EXP, *BASE, "--grid", "device=cpu,cuda:3", "--out", out, "--dry-run"])
+    assert r.exit_code == 2, r.output
+    assert ("sweep point 1 (device=\"cuda:3\") cannot run on this machine (1 of 2 points): device 'cuda:3' does "
+            "not exist: this machine has 1 CUDA device(s) (cuda:0 … cuda:0).") in r.text
+    assert "e.g. --grid device=cuda:0" in r.text and "--device" not in r.text and not out.exists()
+    run = _invoke(["run", EXP, *BASE, "--device", "cuda:3", "--out", out])
+    assert run.exit_code == 2 and not out.exists()
+    assert ("error: device 'cuda:3' does not exist: this machine has 1 CUDA device(s) (cuda:0 … cuda:0); use "
+            "--device cuda:0.") in run.text
+
+
+def test_a_machine_error_keeps_its_parts_across_processes():
+    import pickle
+
+    from gnndyn.errors import MachineError, Option
+
+    exc = MachineError("cannot load cora. Point ", Option("data_root"), " at a copy.", fix={"device": "cpu"})
+    assert str(exc) == "cannot load cora. Point --data-root at a copy; use --device cpu."
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is MachineError and str(back) == str(exc) and back.fix == {"device": "cpu"}
+    assert back.options == ["data_root", "device"]
+    assert back.worded(str.upper, fix=False) == "cannot load cora. Point DATA_ROOT at a copy."
+
+
 # ------------------------------------------------------------------------------- 2. the --out folder
 def _run_folder(d: Path) -> None:
     d.mkdir()

@@ -26,7 +26,7 @@ import torch
 
 from gnndyn.data.graph import Graph, canonical_edge_index
 from gnndyn.data.planetoid import ENV_VAR
-from gnndyn.errors import GnndynError, resolve
+from gnndyn.errors import GnndynError, MachineError, Option, resolve
 
 #: measure name -> file name (``percipitation.txt`` is the source's spelling).
 MEASURES: dict[str, str] = {
@@ -66,10 +66,10 @@ def find_climate_dir(data_root: str | os.PathLike | None = None) -> Path:
         if not missing:
             return folder
         looked.append(f"{folder} (missing: {', '.join(missing)})")
-    raise GnndynError(
+    raise MachineError(
         "cannot load us-climate: no folder holds all of " + ", ".join(needed) + ". Looked in "
-        + "; ".join(looked) + f". Point --data-root (or ${ENV_VAR}) at a folder holding climate/ with these "
-        "files (CDC WONDER NASA-NLDAS exports and the US Census county adjacency file)."
+        + "; ".join(looked) + ". Point ", Option("data_root"), f" (or ${ENV_VAR}) at a folder holding climate/ "
+        "with these files (CDC WONDER NASA-NLDAS exports and the US Census county adjacency file)."
     )
 
 

@@ -26,7 +26,7 @@ import torch
 
 from gnndyn.data.graph import Graph, canonical_edge_index
 from gnndyn.data.safe_pickle import safe_load
-from gnndyn.errors import CorruptFileError, GnndynError, resolve
+from gnndyn.errors import CorruptFileError, MachineError, Option, resolve
 
 PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -193,9 +193,9 @@ def locate_raw(name: str, data_root: str | os.PathLike | None = None) -> tuple[P
         raise
     except Exception as exc:  # network or permission problems
         missing = [f"ind.{prefix}.{s}" for s, v in present.items() if not v]
-        raise GnndynError(
-            f"cannot load {proper}: {raw} lacks {', '.join(missing)} and the download failed ({exc}). "
-            f"Point --data-root (or ${ENV_VAR}) at a folder holding {proper}/raw/ or planetoid/{proper}/raw/."
+        raise MachineError(
+            f"cannot load {proper}: {raw} lacks {', '.join(missing)} and the download failed ({exc}). Point ",
+            Option("data_root"), f" (or ${ENV_VAR}) at a folder holding {proper}/raw/ or planetoid/{proper}/raw/."
         ) from exc
 
 

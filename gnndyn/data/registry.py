@@ -21,7 +21,7 @@ from gnndyn.data.generators import (
 )
 from gnndyn.data.graph import Graph
 from gnndyn.data.planetoid import PLANETOID_NAMES, load_planetoid
-from gnndyn.errors import GnndynError, resolve
+from gnndyn.errors import GnndynError, MachineError, Option, resolve
 
 
 def _planetoid(name: str) -> Callable[..., Graph]:
@@ -177,10 +177,10 @@ def ensure_dataset(name: str, data_root: str | None = None, *, features: bool = 
     if key in PLANETOID_NAMES:
         raw, held = locate_raw(key, data_root)
         if features and held != "all":
-            raise GnndynError(
+            raise MachineError(
                 f"{PLANETOID_NAMES[key]} in {raw} has no node features (ind.{key}.allx is missing: the graph and "
-                f"labels only), and this experiment trains on features. Add ind.{key}.allx to that folder, point "
-                f"--data-root at a complete copy, or choose another dataset.")
+                f"labels only), and this experiment trains on features. Add ind.{key}.allx to that folder, point ",
+                Option("data_root"), " at a complete copy, or choose another dataset.")
     elif key == "us-climate":
         find_climate_dir(data_root)
 

@@ -7,11 +7,10 @@ reworded in a sweep's own terms); and the folder, which must be new, empty or ho
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from gnndyn.errors import GnndynError, resolve
+from gnndyn.errors import GnndynError, MachineError, flag, resolve
 from gnndyn.sweep.backends import BACKENDS, cores, import_ray
 from gnndyn.sweep.grid import Point, SweepConfig
 
@@ -49,8 +48,7 @@ def check_backend(backend: str | None, workers: Any = None, address: str | None 
     return name, workers if workers is not None else cores()
 
 
-_USE_FLAG = re.compile(r"[;,.]?\s*use --([a-z][a-z-]*)[ =](\S+?)\.?$")
-_FLAG = re.compile(r"--([a-z][a-z-]*)")
+#: a value to suggest for an option the machine's error names without one
 _PLACEHOLDER = {"data_root": "DIR"}
 
 
@@ -59,24 +57,14 @@ def _point_text(pt: Point) -> str:
     return f"{pt.index} ({values})" if values else str(pt.index)
 
 
-def _in_sweep_terms(message: str, fields: Any) -> tuple[str, dict[str, str]]:
-    """A preflight message written for ``gnndyn run`` (whose options --device, --data-root... the sweep
-    does not take) with those options named as the spec keys they set; and the keys with a suggested value."""
-    keys: dict[str, str] = {}
-    m = _USE_FLAG.search(message)
-    if m and m.group(1).replace("-", "_") in fields:  # "...; use --device cpu." → key device, value cpu
-        message, keys[m.group(1).replace("-", "_")] = message[:m.start()], m.group(2)
-
-    def name(f: re.Match) -> str:
-        key = f.group(1).replace("-", "_")
-        if key not in fields:
-            return f.group(0)
-        keys.setdefault(key, _PLACEHOLDER.get(key, "..."))
-        return key
-
-    message = _FLAG.sub(name, message)
-    if not keys and message.startswith("device "):
-        keys["device"] = "cpu"
+def _in_sweep_terms(exc: GnndynError, fields: Any) -> tuple[str, dict[str, str]]:
+    """A preflight error in a sweep's terms: the options it names (a :class:`~gnndyn.errors.MachineError`
+    spells them as ``gnndyn run``'s flags, --device, --data-root..., which the sweep does not take) as the
+    spec keys they set, without the flag-worded fix; and those keys with the value to suggest."""
+    if not isinstance(exc, MachineError):
+        return str(exc).rstrip(" .;"), {}
+    keys = {k: exc.fix.get(k, _PLACEHOLDER.get(k, "...")) for k in exc.options if k in fields}
+    message = exc.worded(lambda k: k if k in fields else flag(k), fix=False)
     return message.rstrip(" .;"), keys
 
 
@@ -108,8 +96,8 @@ def check_machine(cfg: SweepConfig, points: list[Point], *, resumed: Path | None
     checked once."""
     from gnndyn.spec import preflight
 
-    bad: dict[str, list[Point]] = {}
-    seen: dict[Any, str | None] = {}
+    bad: dict[str, tuple[GnndynError, list[Point]]] = {}
+    seen: dict[Any, GnndynError | None] = {}
     for pt in points:
         spec = pt.spec
         used = getattr(spec, "datasets_used", None)
@@ -119,15 +107,15 @@ def check_machine(cfg: SweepConfig, points: list[Point], *, resumed: Path | None
                 preflight(spec)
                 seen[sig] = None
             except GnndynError as exc:
-                seen[sig] = str(exc)
+                seen[sig] = exc
         if seen[sig] is not None:
-            bad.setdefault(seen[sig], []).append(pt)
+            bad.setdefault(str(seen[sig]), (seen[sig], []))[1].append(pt)
     if not bad:
         return
     parts, keys = [], {}
     fields = set(type(points[0].spec).model_fields)
-    for message, group in bad.items():
-        message, found = _in_sweep_terms(message, fields)
+    for exc, group in bad.values():
+        message, found = _in_sweep_terms(exc, fields)
         for k, v in found.items():
             keys.setdefault(k, v)
         texts = [_point_text(pt) for pt in group[:5]] + ([f"{len(group) - 5} more"] if len(group) > 5 else [])
