@@ -101,6 +101,22 @@ def test_disconnected_graph_gives_lambda_one_not_nan():
     assert fl.spectral_gap == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.parametrize("name", ["gossip", "random-walk", "gcn"])
+@pytest.mark.parametrize("method", ["dense", "lanczos"])
+def test_a_repeated_perron_eigenvalue_gives_gap_zero_never_negative(name, method):
+    """Two copies of one graph: μ₁ = 1 twice. The dense definition's second eigenvalue is 1 up to rounding
+    (either side of it); Perron–Frobenius bounds λ by μ₁ for a nonnegative operator, so λ = 1, gap ≥ 0."""
+    rng = np.random.default_rng(3)
+    e = np.array([(i, j) for i in range(40) for j in range(i + 1, 40) if rng.random() < 0.2]).T
+    g = Graph.from_edges(np.concatenate([e, e + 40], axis=1), 80)
+    op = build_operator(name, g)
+    ev = np.sort(np.linalg.eigvals(_dense(op)).real)
+    assert abs(ev[-2] - 1.0) < 1e-12 and max(abs(ev[0]), ev[-2]) <= 1 + 1e-12
+    f = op.spectral(method=method)
+    assert f.lambda_ <= 1.0 and f.spectral_gap >= 0.0 and f.spectral_gap == pytest.approx(0.0, abs=1e-9)
+    assert not f.top_is_simple and not f.assumption_1
+
+
 def test_isolated_nodes_handled_or_refused():
     g = Graph.from_edges(np.array([[0, 1], [1, 2]]), 4)  # node 3 isolated
     P = _dense(build_operator("gossip", g))

@@ -14,7 +14,9 @@ ARPACK starts from a fixed vector (:func:`start_vector`, seeded), never a random
 operator gives bitwise the same λ in every process and every call (``gnndyn rerun`` relies on it).
 
 On a disconnected graph the eigenvalue 1 of the gossip matrix is not simple, so λ = 1 and the gap is
-0: Assumption 1 fails, which the facts report (``assumption_1``) rather than hide.
+0: Assumption 1 fails, which the facts report (``assumption_1``) rather than hide. For a nonnegative
+operator with a Perron pair, λ ≤ μ₁ (Perron–Frobenius), so a repeated μ₁ computed a rounding error above
+itself is reported as λ = μ₁, never as a negative gap.
 For an operator with no known Perron pair (adjacency, Laplacians, GIN), λ is the spectral radius.
 """
 
@@ -107,7 +109,10 @@ def spectral_facts(
         lam = abs(top)
         simple = True
         note = "no Perron eigenpair known: lambda is the spectral radius"
-    lam = min(lam, 1.0) if op.stochastic and op.symmetric else lam
+    if op.perron is not None and nonneg:  # Perron–Frobenius: no eigenvalue of a nonnegative S exceeds μ₁ in modulus
+        lam = min(lam, abs(top))             # (a repeated μ₁ computed a rounding above it gives λ = μ₁, gap 0)
+    elif op.stochastic and op.symmetric:
+        lam = min(lam, 1.0)
     assumption_1 = bool(op.symmetric and op.stochastic and nonneg and simple and lam < 1.0)
     if not simple:
         note = "the top eigenvalue is not simple (is the graph disconnected?)"
