@@ -109,6 +109,19 @@ def test_lemma4_ratio_formula():
     assert float(st_.pl_ratio[0, 0]) == pytest.approx(2.0 / mu, rel=1e-12)
 
 
+def test_lemma4_mu_has_h_squared_as_printed():
+    """Lemma 4 (= Lemma 9) prints µ* ≥ ε²/(380(d+1)h²πn²), as does its proof's eq. (29), from the
+    ε²/(16h²n²) of eq. (28). One state with h = 3 hidden units, n = 2, d = 1: every unit has β = 0.1, ℓ = 1,
+    PL ratio 2, so ε_state = min(1, 4hn·0.1) = 1 and ratio/µ* = 2·380·2·9·π·4."""
+    h, n, d = 3, 2, 1
+    assert thy.lemma4_mu(0.5, n=n, h=h, d=d) == pytest.approx(0.25 / (380 * 2 * 9 * math.pi * 4), rel=1e-15)
+    st_ = thy.ReluRunStats(torch.tensor([1.0], dtype=torch.float64), [n], h, [d])
+    one = torch.ones(1, h, dtype=torch.float64)
+    st_.update(0, one, one * 0.1, one, one, one, one * 4.0, one * 8.0)
+    torch.testing.assert_close(st_.pl_ratio, torch.full((1, h), 2.0 * 380 * 2 * 9 * math.pi * 4, dtype=torch.float64),
+                               rtol=1e-12, atol=0)
+
+
 def test_thm2_constants_closed_form_L1():
     """L = 1: u = max(2σ*, σ₀), ℓ = min(σ*/2, σ₀), and Lemma 13's upper ratio g²/bound = u/δ² for every σ."""
     ss = np.array([0.5, 3.0, 10.0])

@@ -39,8 +39,8 @@ def lemma2_bound(A_prime: float, sigma: float, r: int) -> float:
 
 
 def lemma4_mu(eps: np.ndarray | float, n: int, h: int, d: int) -> np.ndarray | float:
-    """Lemma 4's PL constant µ* = ε²/(380(d+1)hπn²)."""
-    return np.asarray(eps) ** 2 / (380 * (d + 1) * h * PI * n ** 2)
+    """Lemma 4's PL constant µ* = ε²/(380(d+1)h²πn²)."""
+    return np.asarray(eps) ** 2 / (380 * (d + 1) * h ** 2 * PI * n ** 2)
 
 
 def _worst(values: np.ndarray, *, largest: bool) -> tuple[int, float]:
@@ -189,7 +189,7 @@ def check_lemma3(stats: ReluRunStats, b: int, *, sigma: float, h: int, eta: floa
 
 def check_lemma4(stats: ReluRunStats, b: int, *, eta: float, where: str, unit_teacher: bool = True) -> Verdict:
     r"""Lemma 4 (= Lemma 9) for every ε ∈ (0, 1) at once: after the escape of Lemma 3, either
-    |β_t| ≤ ε/(4hn) and |ℓ_t − 1| ≤ ε/(4hn), or ‖∇L_j‖² ≥ µ*L_j with µ* = ε²/(380(d+1)hπn²).
+    |β_t| ≤ ε/(4hn) and |ℓ_t − 1| ≤ ε/(4hn), or ‖∇L_j‖² ≥ µ*L_j with µ* = ε²/(380(d+1)h²πn²).
 
     For a state (β_t, ℓ_t) the first alternative covers every ε ≥ ε_state = 4hn·max(|β_t|, |ℓ_t − 1|);
     the hardest remaining ε is just below min(ε_state, 1), so the lemma holds at that state iff
@@ -203,13 +203,13 @@ def check_lemma4(stats: ReluRunStats, b: int, *, eta: float, where: str, unit_te
     if not finite.any():
         return Verdict(
             name="awasthi.lemma4", paper=f"{PAPER}, Lemma 4 (= Lemma 9, App. B)",
-            statement="‖∇L(α_t, β_t)‖² ≥ µ* L(α_t, β_t), µ* ≥ ε²/(380(d+1)hπn²), unless β_t, ℓ_t − 1 are within ε/(4hn)",
+            statement="‖∇L(α_t, β_t)‖² ≥ µ* L(α_t, β_t), µ* ≥ ε²/(380(d+1)h²πn²), unless β_t, ℓ_t − 1 are within ε/(4hn)",
             holds=True, margin=float("nan"), where=f"{where}: no post-escape state above the rounding floor",
             assumptions=assumptions, applicable=all(assumptions.values()), details=facts)
     j, rmin = _worst(np.where(finite, ratio, np.inf), largest=False)
     return Verdict(
         name="awasthi.lemma4", paper=f"{PAPER}, Lemma 4 (= Lemma 9, App. B)",
-        statement="‖∇L(α_t, β_t)‖² ≥ µ* L(α_t, β_t), µ* ≥ ε²/(380(d+1)hπn²), unless β_t, ℓ_t − 1 are within ε/(4hn)",
+        statement="‖∇L(α_t, β_t)‖² ≥ µ* L(α_t, β_t), µ* ≥ ε²/(380(d+1)h²πn²), unless β_t, ℓ_t − 1 are within ε/(4hn)",
         holds=bool(rmin >= 1 - RTOL), margin=float(math.log10(rmin)) if rmin > 0 else -math.inf,
         where=f"{where}: row {j}, step {int(stats.pl_ratio_t[b, j])} (PL ratio / µ* = {rmin:.3g})",
         assumptions=assumptions, applicable=all(assumptions.values()),

@@ -3,7 +3,7 @@ one-round ReLU GNN that the §3 checks read (:class:`ReluRunStats`).
 
 Holds no statement itself: it records, at every step, the quantities of Lemma 1 (ℓ_t), Lemma 5 (B′_t, C′_t
 against A′), Lemma 3 (the escape α_t ≥ −1/100, ℓ_t ≥ 0.9), Lemma 4 (the PL ratio ‖∇L_j‖²/L_j against
-µ* = ε²/(380(d+1)hπn²)) and Lemma 2 (the eigenvalues of the (α, β) Hessian on the segments between iterates),
+µ* = ε²/(380(d+1)h²πn²)) and Lemma 2 (the eigenvalues of the (α, β) Hessian on the segments between iterates),
 so that "for all t" is checked at every step without keeping the whole history.
 """
 
@@ -96,7 +96,7 @@ class ReluRunStats:
         self.last_fail = torch.where(escaped, self.last_fail, tt)
         # Lemma 4: the hardest ε for this state is ε_state = min(1, 4hn·max(|β|, |ℓ − 1|))
         eps_state = torch.clamp(4 * self.h * self.n[:, None] * torch.maximum(beta.abs(), (ell - 1).abs()), max=1.0)
-        mu = eps_state ** 2 / (380 * (self.d[:, None] + 1) * self.h * PI * self.n[:, None] ** 2)
+        mu = eps_state ** 2 / (380 * (self.d[:, None] + 1) * self.h ** 2 * PI * self.n[:, None] ** 2)
         ok = escaped & (loss_rows > self.FLOOR * self.loss0) & (mu > 0)
         one = torch.ones_like(mu)
         ratio = torch.where(ok, grad_sq / torch.where(ok, loss_rows, one) / torch.where(ok, mu, one),
