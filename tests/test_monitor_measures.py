@@ -110,6 +110,27 @@ def test_spectral_norm_and_gradient_norm():
     assert math.isnan(layer_spectral_norm([torch.nn.Parameter(torch.ones(3))]))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_every_exported_measure_computes_in_float64(dtype):
+    """The module's promise for its public functions (not only inside the monitor): a low-precision signal is
+    measured as its float64 copy would be. The probes' own functions work in the input's dtype: on a smooth
+    signal (the values near 1 differ in their last bits) that costs digits."""
+    gen = torch.Generator().manual_seed(4)
+    X = (1 + 0.01 * torch.randn(60, 5, generator=gen, dtype=torch.float64)).to(dtype)
+    W = torch.randn(7, 5, generator=gen, dtype=torch.float64).to(dtype)
+    r = torch.randint(0, 60, (200,), generator=gen)
+    c = torch.randint(0, 60, (200,), generator=gen)
+    ei = torch.stack([torch.cat([r, c]), torch.cat([c, r])])
+    X64, W64 = X.double(), W.double()
+    ref_e = pm.smoothing_pairwise(X64)
+    ref_d = float(((X64[r] - X64[c]) ** 2).sum())
+    assert mm.smoothing(X) == pytest.approx(ref_e, rel=1e-12)
+    assert mm.dirichlet_energy(X, ei) == pytest.approx(ref_d, rel=1e-12)
+    assert mm.spectral_norm(W) == pytest.approx(float(np.linalg.svd(W64.numpy(), compute_uv=False)[0]), rel=1e-13)
+    if dtype is not torch.float32:  # what the input's own dtype gives: the reason for the copy
+        assert abs(pm.smoothing(X) / ref_e - 1) > 1e-5
+
+
 def test_default_schedules_run_the_expensive_quantities_rarely():
     s = make_schedules(2, None)
     fired = {g: sum(s[g](t) for t in range(1000)) for g in s}

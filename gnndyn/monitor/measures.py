@@ -1,8 +1,9 @@
 r"""Measures of one signal matrix :math:`X \in \mathbb R^{n\times d}` (a layer's output or its backward
 signal) and of a layer's weights, in O(nd), O(md) or O(nd²) — never an n × n object.
 
-* ℰ (Keriven eq. (6)) and the Dirichlet energy along edges are those of :mod:`gnndyn.probes.measures`;
-  :func:`dirichlet_sparse` is the same energy by one sparse product (no m × d temporary), for large graphs.
+* :func:`smoothing` ℰ (Keriven eq. (6)) and :func:`dirichlet_energy` along edges are those of
+  :mod:`gnndyn.probes.measures`, computed on a float64 copy; :func:`dirichlet_sparse` is the same energy by one
+  sparse product (no m × d temporary), for large graphs.
 * :func:`mad` — mean average (cosine) distance of Chen et al., *Measuring and relieving the over-smoothing
   problem for GNNs from the topological view* (AAAI 2020), eqs. (1)–(3) with the all-pairs mask:
   :math:`\mathrm{MAD}(X) = \frac{1}{n'(n'-1)}\sum_{i\neq j} (1 - \cos(x_i, x_j))` over the n' non-zero rows,
@@ -31,7 +32,7 @@ import warnings
 
 import torch
 
-from gnndyn.probes.measures import dirichlet_energy, smoothing
+from gnndyn.probes import measures as _probes
 
 __all__ = [
     "Adjacency",
@@ -60,6 +61,18 @@ def _as_matrix(X: torch.Tensor) -> torch.Tensor:
 
 def _as_float64(X: torch.Tensor) -> torch.Tensor:
     return X if X.dtype == torch.float64 else X.to(torch.float64)
+
+
+def smoothing(X: torch.Tensor) -> float:
+    """ℰ(X) = n^{-1/2} ‖X − 1 x̄ᵀ‖_F (Keriven eqs. (6), (17)), :func:`gnndyn.probes.measures.smoothing` on a
+    float64 copy: in bfloat16 the centring of a signal at 10³ ± 10⁻³ leaves nothing."""
+    return _probes.smoothing(_as_float64(_as_matrix(X)))
+
+
+def dirichlet_energy(X: torch.Tensor, edge_index: torch.Tensor) -> float:
+    """Σ over undirected edges {i, j} of ‖X_i − X_j‖² (``edge_index`` holding both directions),
+    :func:`gnndyn.probes.measures.dirichlet_energy` on a float64 copy."""
+    return _probes.dirichlet_energy(_as_float64(_as_matrix(X)), edge_index)
 
 
 class Adjacency:
@@ -178,6 +191,4 @@ def spectral_norm(W: torch.Tensor) -> float:
     """‖W‖₂, the largest singular value (a matrix of any shape; more than 2 axes are flattened after the first)."""
     W = W.detach()
     W = W.reshape(W.shape[0], -1) if W.dim() != 2 else W
-    if W.dtype not in (torch.float32, torch.float64):
-        W = W.to(torch.float64)
-    return float(torch.linalg.matrix_norm(W, ord=2))
+    return float(torch.linalg.matrix_norm(_as_float64(W), ord=2))
