@@ -311,6 +311,23 @@ def test_thm44_conditions_and_the_feasibility_of_44(small_problem):
     assert final.applicable and final.holds, final.summary
 
 
+def test_thm44_needs_rank_of_y_z_transpose_to_be_k_low():
+    """Thm 4.4's first hypothesis, rank(Y(XS^H)ᵀ_{*I}) = k̲: a label row in the null space of Z (Y Zᵀ of
+    rank 1 < k̲ = min(d_y, rank Z) = 2) makes every Thm 4.4 verdict not applicable, with the hypothesis named."""
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((4, 6))
+    null_row = np.linalg.svd(Z)[2][4]
+    for Y, rank_yz in ((rng.standard_normal((2, 6)), 2), (np.vstack([rng.standard_normal(6), null_row]), 1)):
+        prob = P.make_problem(Z, Y, [3, 3])
+        W0 = balanced(prob.widths.dims, singular_values=[0.3, 0.3], column_space=Z, seed=0)
+        c = E.thm44_conditions(prob, W0)
+        assert (c["k"], c["k_low"], c["rank_YZt"]) == (4, 2, rank_yz)
+        assert np.linalg.matrix_rank(Y @ Z.T) == rank_yz
+        for v in E.check_thm44(prob, W0):
+            assert v.assumptions["rank(YZᵀ) = k̲ = min(d_y, rank Z)"] is (rank_yz == 2)
+            assert v.applicable is (rank_yz == 2), v.name
+
+
 # ---------------------------------------------------------------------------------------------- Thm 5.1
 @pytest.fixture(scope="module")
 def gd_setup():

@@ -5,7 +5,7 @@ r"""§4 of Patel, Savostianov & Schaub (arXiv 2501.14440): balancedness and the 
   gradient descent it drifts by :math:`O(\eta^2)` per step.
 * (4.2): :math:`\min\sum_\ell\|W_\ell\|_F^2` subject to :math:`W_{H+1}\cdots W_1 = YZ^\dagger` (4.1).
   Thm 4.2: a balanced W satisfying (4.1) solves it, with energy :math:`(H+1)\sum_i\sigma_i^{2/(H+1)}(YZ^\dagger)`.
-* Thm 4.4 (needs :math:`d_y \le \min(d_1..d_H)`): the flow from W(0) converges to the solution of (4.2) if
+* Thm 4.4 (hypotheses: :math:`\mathrm{rank}(YZ^\top) = \underline k` and :math:`d_y \le \min(d_1..d_H)`): the flow from W(0) converges to the solution of (4.2) if
   (1) W(0) is balanced; (2) :math:`[W_1(0)U]_{ij} = 0` for j > k = rank Z (U the left singular vectors of Z);
   (3) rank :math:`W_1(0) = \underline k = \min(d_y, k)` and
   (4.4) :math:`L(W(0)) \le \sigma^{2H}_{\underline k}(W_1(0))\sigma^2_{small}(Z)/(4^{H+1}m)` — printed with
@@ -137,21 +137,24 @@ def thm44_conditions(problem: Problem, Ws0: Weights) -> dict:
 def check_thm44(problem: Problem, Ws0: Weights, path: Path | None = None, *, tol: float = 1e-10,
                 reach_tol: float = 1e-6) -> list[Verdict]:
     """Thm 4.4's conditions at W(0) (one verdict each, with margins) and, with a flow path from W(0), whether
-    it reached the solution of (4.2) (Thm 4.2's check at the end of the path)."""
+    it reached the solution of (4.2) (Thm 4.2's check at the end of the path). The theorem's hypotheses on the
+    data and the widths, rank(YZᵀ) = k̲ and d_y ≤ min(d_1..d_H), are every verdict's assumptions: a verdict is
+    applicable only where both hold."""
     c = thm44_conditions(problem, Ws0)
-    base = {"d_y ≤ min(d_1..d_H)": c["widths_ok"]}
+    base = {"rank(YZᵀ) = k̲ = min(d_y, rank Z)": c["rank_YZt"] == c["k_low"], "d_y ≤ min(d_1..d_H)": c["widths_ok"]}
+    applicable = all(base.values())
     out = [
         Verdict("patel.thm4.4.c1", f"{PAPER}, Thm 4.4 (1)", "W(0) balanced (Def. 4.1)", c["balance_residual"] <= tol,
-                tol - c["balance_residual"], "W(0)", base, c["widths_ok"], c),
+                tol - c["balance_residual"], "W(0)", base, applicable, c),
         Verdict("patel.thm4.4.c2", f"{PAPER}, Thm 4.4 (2)", "[W_1(0)U]_ij = 0 for j > rank Z", c["outside_column_space"] <= tol,
-                tol - c["outside_column_space"], "W(0)", base, c["widths_ok"], c),
+                tol - c["outside_column_space"], "W(0)", base, applicable, c),
         Verdict("patel.thm4.4.c3", f"{PAPER}, Thm 4.4 (3), eq. (4.4), m = n̄d_y",
                 "rank W_1(0) = k̲ and L(W(0)) ≤ σ_k̲^{2H}(W_1(0))σ²_small/(4^{H+1}m)",
-                bool(c["rank_W1"] == c["k_low"] and c["margin_44"] >= 0), c["margin_44"], "W(0)", base, c["widths_ok"], c),
+                bool(c["rank_W1"] == c["k_low"] and c["margin_44"] >= 0), c["margin_44"], "W(0)", base, applicable, c),
         Verdict("patel.thm4.4.c3.printed", f"{PAPER}, Thm 4.4 (3), eq. (4.4), m = n̄d_x as printed",
                 "rank W_1(0) = k̲ and L(W(0)) ≤ σ_k̲^{2H}(W_1(0))σ²_small/(4^{H+1}n̄d_x)",
                 bool(c["rank_W1"] == c["k_low"] and c["margin_44_printed_m"] >= 0), c["margin_44_printed_m"], "W(0)", base,
-                c["widths_ok"], c),
+                applicable, c),
     ]
     if path is not None:
         v = check_thm42(problem, path.end, tol=reach_tol)
