@@ -68,7 +68,8 @@ def estimate_M(problem: Problem, Ws0: Weights, *, samples: int = 16, seed: int =
                dense_limit: int = DENSE_HESSIAN) -> dict:
     r"""A lower estimate of M = sup over :math:`B_{2r}(\mathrm{vec}\,W^{(0)})` of every |gradient entry| and |Hessian
     entry|: the maximum at W(0) and at ``samples`` points on the sphere of radius 2r (uniform directions) and as
-    many at uniform radii inside, with exact Hessians by autograd (dense up to ``dense_limit`` parameters, else
+    many uniform in the ball's volume (radius 2r·U^{1/p}: in p dimensions these lie close to the sphere too,
+    so the inside of the ball is hardly sampled — the estimate stays a lower one), with exact Hessians by autograd (dense up to ``dense_limit`` parameters, else
     ``columns`` random Hessian columns — still exact entries, still a lower estimate)."""
     f, _ = torch_loss(problem)
     theta0 = torch.from_numpy(flatten(Ws0))

@@ -7,6 +7,9 @@ r"""§3 of Patel, Savostianov & Schaub (arXiv 2501.14440): gradient flow.
 
   "provided :math:`\sigma_{\min}(W_\ell(0))` is sufficiently large" — as the proof needs it (eqs. (3.6)–(3.8)),
   :math:`\frac4{r^2}L(W(0)) \le \frac1m\beta\sigma^2_{small}(Z)` with :math:`r = \min_{\ell\ge2}\sigma_{\min}(W_\ell(0))/2`.
+  Strictly, the proof states this condition unnumbered, just before (3.8), and (3.8) is what it gives through
+  (3.7), :math:`4L(W(0)) \le r^2\inf_B|\nabla L|^2/L`; §4 (after Thm 4.4) calls the condition "(3.8)", and so
+  does gnndyn (verdict ``patel.thm3.1.hypothesis``, the assumption "… (eq. 3.8)").
   Also (proof) :math:`\sum_\ell\|W_\ell(T) - \tilde W_\ell\|_F^2 \le r^2e^{-\beta\sigma^2_{small}T/m}`.
 * **Thm 3.2** (Chatterjee): if :math:`4F(x_0) < r^2\inf_{B(x_0,r)}|\nabla F|^2/F` (3.2), the flow stays in
   :math:`B(x_0, r)`; measured along the path: the PL ratio :math:`|\nabla\mathcal L|^2/(\mathcal L - \tilde L_H)`
@@ -61,7 +64,8 @@ def printed_assumptions(problem: Problem, Ws0: Weights) -> dict[str, bool]:
 
 def hypothesis(problem: Problem, Ws0: Weights, *, factor: float = 4.0) -> dict[str, float]:
     r"""The proof's condition (3.8), :math:`\frac{c}{r^2}L(W(0)) \le \frac1m\beta\sigma^2_{small}` (c = 4 for Thm 3.1,
-    16 for Thm 5.1): both sides, their difference (the margin) and ratio."""
+    stated just before eq. (3.8), which it implies through (3.7); c = 16 for Thm 5.1): both sides, their
+    difference (the margin) and ratio."""
     r, b = radius(Ws0), beta(Ws0)
     L0 = excess(problem, Ws0)
     lhs = factor * L0 / r ** 2 if r > 0 else math.inf
