@@ -375,3 +375,47 @@ def test_a_grad_enabled_evaluation_pass_before_step_warns(graph):
             F.cross_entropy(model(graph.x, graph.edge_index), graph.y).backward()
         mon.step()
     mon.close()
+
+
+# ------------------------------------------------------------------------------------------ torch.compile
+class _TwoGCN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = GCNConv(8, 16), GCNConv(16, 3)
+
+    def forward(self, x, ei):
+        return self.c2(torch.tanh(self.c1(x, ei)), ei)
+
+
+def _monitored_steps(compiled: bool):
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    x, ei = torch.randn(30, 8, generator=gen), torch.randint(0, 30, (2, 100), generator=gen)
+    y = torch.randint(0, 3, (30,), generator=gen)
+    model = _TwoGCN()
+    mon = gd.Monitor(model, edge_index=ei)
+    run = torch.compile(model, backend="eager") if compiled else model
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        loss = F.cross_entropy(run(x, ei), y)
+        loss.backward()
+        mon.step(loss)
+        opt.step()
+    return mon, model, x, ei
+
+
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")  # dynamo's own tracing
+def test_a_compiled_monitored_model_records_the_same_numbers_and_no_hook_breaks_its_graph():
+    """The hooks are excluded from torch.compile (they read numbers with float()): a model compiled after
+    monitoring records what the eager model records, and dynamo's graph breaks are the layers' own (PyG's
+    self-loop code), none inside gnndyn."""
+    eager = _monitored_steps(False)[0].frame()
+    mon, model, x, ei = _monitored_steps(True)  # the monitor stays alive: its hooks measure below
+    compiled = mon.frame()
+    assert len(eager) == len(compiled) > 0
+    np.testing.assert_allclose(compiled["value"].to_numpy(), eager["value"].to_numpy(), rtol=1e-6, atol=1e-12)
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(model)(x, ei)
+    frames = [str(f.filename).replace("\\", "/") for r in explained.break_reasons for f in r.user_stack]
+    assert frames and not [f for f in frames if "/gnndyn/" in f and "site-packages" not in f], frames

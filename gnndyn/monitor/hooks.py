@@ -112,7 +112,9 @@ def _inert() -> object:
 
 class _Hook:
     """A hook as a callable object: a copy or a pickle of it is :func:`inert_hook`, so copies of the model are not
-    monitored (a deep copy of a closure would share the monitor's state)."""
+    monitored (a deep copy of a closure would share the monitor's state). Every hook's ``__call__`` is excluded
+    from ``torch.compile`` (``torch.compiler.disable``): the measures read numbers out of tensors (``float()``),
+    which would otherwise break the compiled graph with a warning at each of them."""
 
     def __deepcopy__(self, memo: dict) -> object:
         return inert_hook
@@ -134,6 +136,7 @@ class _ForwardHook(_Hook):
     def __init__(self, state_ref: weakref.ref, index: int, name: str) -> None:
         self.state_ref, self.index, self.name = state_ref, index, name
 
+    @torch.compiler.disable  # measured eagerly: a compiled model runs its layers compiled, its hooks as they are
     def __call__(self, module, args, kwargs, output):
         st: HookState | None = self.state_ref()
         if st is None:
@@ -176,6 +179,7 @@ class _BackwardHook:
                  adj: measures.Adjacency | None) -> None:
         self.state_ref, self.index, self.pass_id, self.groups, self.adj = state_ref, index, pass_id, groups, adj
 
+    @torch.compiler.disable  # measured eagerly: a compiled model runs its layers compiled, its hooks as they are
     def __call__(self, grad: torch.Tensor) -> None:
         st: HookState | None = self.state_ref()
         if st is None or st.pass_id != self.pass_id:
@@ -194,6 +198,7 @@ class _PreHook(_Hook):
     def __init__(self, state_ref: weakref.ref) -> None:
         self.state_ref = state_ref
 
+    @torch.compiler.disable  # measured eagerly: a compiled model runs its layers compiled, its hooks as they are
     def __call__(self, module, args):
         st: HookState | None = self.state_ref()
         if st is not None and torch.is_grad_enabled() and not _in_backward():
