@@ -28,6 +28,10 @@ def test_maths_html_typesets_scripts_limits_and_radicals():
     assert maths_html("√(2σ√r + 1)") == "√<span class='rad'>2σ√r + 1</span>"
     assert maths_html("x^{a_{b}}") == "x<sup>a<sub>b</sub></sup>"  # nested
     assert maths_html("<b> & _alone") == "&lt;b&gt; &amp; _alone"  # escaped; a script needs a base
+    assert maths_html("d_max² ≤ 3n/(4(1+π))") == "d<sub>max</sub>² ≤ 3n/(4(1+π))"  # a word before a superscript
+    assert maths_html("J_(i,l) ≥ 0") == "J<sub>(i,l)</sub> ≥ 0"
+    assert maths_html("spectral_gap 1-lambda, grad_norm_rest") == "spectral_gap 1-lambda, grad_norm_rest"  # names
+    assert maths_html("argmin_k E(B^(k))") == "argmin<sub>k</sub> E(B<sup>(k)</sup>)"  # a one-letter script stays one
 
 
 def _fake_store(root) -> RunStore:
@@ -79,6 +83,35 @@ def test_non_ok_run_is_bannered(tmp_path):
     store.write_json("run.json", {**store.read_json("run.json"), "status": "diverged", "error": "loss is nan at step 7"})
     page = render_report(store)
     assert "TRAINING DIVERGED</b> — loss is nan at step 7" in page and "This run's status" not in page
+
+
+def test_a_killed_run_reads_as_stopped_not_as_a_run_without_claims(tmp_path):
+    store = _fake_store(tmp_path / "killed")
+    store.write_json("run.json", {**store.read_json("run.json"), "status": "running", "wall_time_s": 1.45e-05,
+                                  "completed": []})
+    store.path("checks.json").unlink()
+    page = render_report(store)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "INCOMPLETE RUN" in page and "This run's status" not in page  # one banner, not two
+    assert "status running when it stopped · wall time — (not finished)" in text
+    assert "No claim was checked: the run stopped before its checks." in text and "checks no claim" not in text
+    assert "None yet: the run stopped before its checks." in text
+
+
+def test_the_report_names_no_machine_path_and_no_python_words(tmp_path):
+    store = _fake_store(tmp_path / "deep" / "runs" / "r1")
+    store.write_json("spec.json", {"experiment": "demo-exp", "seed": 2, "seeds": 3})
+    store.write_table("gaps", pd.DataFrame({"a": [1.0, float("nan")], "b": ["x", None]}))
+    store.write_json("run.json", {**store.read_json("run.json"), "status": "diverged",
+                                  "error": "training diverged at step 3: loss is nan. Lower the learning rate."})
+    page = render_report(store)
+    assert str(tmp_path) not in page and "gnndyn rerun r1</code>" in page
+    assert "seeds 2–4" in page and "seed 2 " not in page
+    assert "Lower the learning rate. Verdicts on diverged series" in page and ".." not in page
+    assert "<pre class='bad'>" not in page  # the divergence is said once, in its banner
+    gaps = page[page.index("<h3>gaps</h3>"):].split("</table>")[0]
+    assert "NaN" not in gaps and "None" not in gaps and gaps.count("—") == 2
+    assert "<span class='tag'" in page and ">A1<" not in page and ">#1<" in page  # tags are not the papers' A1…
 
 
 def test_log_values_keeps_zero_and_tiny_values_as_markers():

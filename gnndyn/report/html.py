@@ -40,7 +40,9 @@ th{background:#f5f5f5;text-align:left;position:sticky;top:0} .word{white-space:n
 .rad{border-top:1px solid currentColor;padding-top:.05em}
 .tag{display:inline-block;border:1px solid #d0d0d0;border-radius:3px;padding:0 4px;font-size:.85em;background:#f6f6f6;cursor:help}
 .note{color:#666;font-size:.88em}
-pre{background:#f7f7f7;padding:.8em;overflow:auto;max-height:30em;font-size:.85em} code{background:#f3f3f3;padding:0 3px}
+pre{background:#f7f7f7;padding:.8em;overflow:auto;max-height:30em;font-size:.85em;white-space:pre-wrap;overflow-wrap:anywhere}
+code{background:#f3f3f3;padding:0 3px}
+@media print{.scroll,pre{max-height:none;overflow:visible} details.claim{break-inside:avoid} th{position:static}}
 """
 
 # the margin's definition lives with the Verdict (gnndyn.theory.verdict.Verdict)
@@ -99,9 +101,10 @@ def _counts_html(counts: dict[str, int]) -> str:
     return " · ".join(f"<span class='{words[k][0]}'>{v} {words[k][1]}</span>" for k, v in counts.items())
 
 
-def _summary(checks: list[dict[str, Any]]) -> str:
+def _summary(checks: list[dict[str, Any]], *, finished: bool = True) -> str:
     if not checks:
-        return "<p class='summary'>This run checks no claim.</p>"
+        return ("<p class='summary'>This run checks no claim.</p>" if finished else
+                "<p class='summary'>No claim was checked: the run stopped before its checks.</p>")
     n = len(checks)
     return (f"<p class='summary'><b>{n} claim{'s' if n != 1 else ''} checked:</b> {_counts_html(_counts(checks))}."
             "</p>")
@@ -111,7 +114,7 @@ def _assumption_labels(checks: list[dict[str, Any]]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for c in checks:
         for k in c.get("assumptions") or {}:
-            labels.setdefault(k, f"A{len(labels) + 1}")
+            labels.setdefault(k, f"#{len(labels) + 1}")  # not A1…: papers number their own assumptions so
     return labels
 
 
@@ -134,9 +137,9 @@ def _groups(checks: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(order.values())
 
 
-def _claims(checks: list[dict[str, Any]], labels: dict[str, str]) -> str:
+def _claims(checks: list[dict[str, Any]], labels: dict[str, str], *, finished: bool = True) -> str:
     if not checks:
-        return "<p>No checks for this run.</p>"
+        return "<p>No checks for this run.</p>" if finished else "<p>None yet: the run stopped before its checks.</p>"
     parts = [f"<p class='note'>{html.escape(MARGIN_NOTE)} Assumptions are listed once, below; hover a tag for its text.</p>"]
     for group in _groups(checks):
         counts = _counts(group)
@@ -187,7 +190,7 @@ def _figures(store: RunStore) -> str:
     parts = ["<h2>Figures</h2><div class='figs'>"]
     for p in figs:
         data = base64.b64encode(p.read_bytes()).decode()
-        parts.append(f"<figure><img alt='{html.escape(p.stem)}' src='data:image/png;base64,{data}'>"
+        parts.append(f"<figure><img alt='figure {html.escape(p.stem.replace('_', ' '))}' src='data:image/png;base64,{data}'>"
                      f"<figcaption>{html.escape(p.stem)} (SVG beside it in figures/)</figcaption></figure>")
     parts.append("</div>")
     return "".join(parts)
@@ -202,9 +205,17 @@ def _tables(store: RunStore) -> str:
         df = store.table(name)
         more = f" <span class='note'>(first 200 of {len(df)} rows)</span>" if len(df) > 200 else ""
         parts.append(f"<h3>{html.escape(name)}{more}</h3><div class='scroll'>")
-        parts.append(df.head(200).to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0))
+        parts.append(df.head(200).to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0, na_rep="—"))
         parts.append("</div>")
     return "".join(parts)
+
+
+def _seeds_text(spec: dict[str, Any]) -> str:
+    """"seed 3", or "seeds 0–4" for a run of several seeds (``seeds`` consecutive ones from ``seed``)."""
+    seed, k = spec.get("seed", "—"), spec.get("seeds")
+    if isinstance(k, int) and not isinstance(k, bool) and k > 1 and isinstance(seed, int):
+        return f"seeds {seed}–{seed + k - 1}"
+    return f"seed {seed}"
 
 
 def render_report(store: RunStore) -> str:
@@ -222,15 +233,18 @@ def render_report(store: RunStore) -> str:
     if run:
         parts.append(f"<p class='sub'>{maths_html(run.get('paper', ''))} — {maths_html(run.get('description', ''))}</p>")
         wall = run.get("wall_time_s")
-        wall_s = f"{wall:.1f} s" if isinstance(wall, (int, float)) and math.isfinite(wall) else "—"
-        parts.append(f"<p class='meta'>status <b>{html.escape(str(run.get('status', '?')))}</b> · wall time {wall_s} · "
-                     f"{html.escape(str(run.get('dtype')))} on {html.escape(str(run.get('device')))} · seed "
-                     f"{html.escape(str(spec.get('seed', '—')))}</p>")
+        wall_s = (f"{wall:.1f} s" if isinstance(wall, (int, float)) and math.isfinite(wall) and not why
+                  else "— (not finished)" if why else "—")
+        status = str(run.get("status", "?"))
+        status_s = f"{status} when it stopped" if why and status == "running" else status
+        parts.append(f"<p class='meta'>status <b>{html.escape(status_s)}</b> · wall time {wall_s} · "
+                     f"{html.escape(str(run.get('dtype')))} on {html.escape(str(run.get('device')))} · "
+                     f"{html.escape(_seeds_text(spec))}</p>")
         if run.get("status") == "diverged":
             parts.append(f"<div class='banner' role='alert'><b>TRAINING DIVERGED</b> — "
-                         f"{html.escape(str(run.get('error') or ''))}. Verdicts on diverged series are marked "
+                         f"{html.escape(str(run.get('error') or '').rstrip('. '))}. Verdicts on diverged series are marked "
                          "“not assessed”; figures show the values up to the divergence.</div>")
-        elif run.get("status") not in (None, "ok"):
+        elif run.get("status") not in (None, "ok", "running") or (status == "running" and not why):
             parts.append(f"<div class='banner'>This run's status is <b>{html.escape(str(run.get('status')))}</b>: "
                          "what is shown is what was recorded.</div>")
         fig_errors = run.get("figure_errors") or {}
@@ -238,13 +252,13 @@ def render_report(store: RunStore) -> str:
             parts.append("<div class='banner'><b>Some figures could not be drawn:</b><ul>"
                          + "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in fig_errors.items())
                          + "</ul></div>")
-        if run.get("error"):
+        if run.get("error") and run.get("status") != "diverged":  # a divergence's message is its banner
             parts.append(f"<pre class='bad'>{html.escape(run['error'])}</pre>")
-    parts.append(_summary(checks))
+    parts.append(_summary(checks, finished=not why))
     parts.append(_figures(store))
     labels = _assumption_labels(checks)
     parts.append("<h2>Verdicts</h2>")
-    parts.append(_claims(checks, labels))
+    parts.append(_claims(checks, labels, finished=not why))
     parts.append(_assumptions(checks, labels))
     summary = run.get("summary") or {}
     if summary:
@@ -256,7 +270,8 @@ def render_report(store: RunStore) -> str:
     if spec.get("experiment") == "monitor":
         parts.append("<p>Recorded by <code>gnndyn.Monitor</code> in the user's own training loop (no rerun).</p>")
     else:
-        parts.append(f"<p>Re-run with <code>gnndyn rerun {html.escape(str(store.root))}</code>.</p>")
+        parts.append(f"<p>Re-run from the folder that holds this run with <code>gnndyn rerun "
+                     f"{html.escape(store.root.name)}</code> (or give this run folder's path).</p>")
     parts.append(f"<pre>{html.escape(json.dumps(spec, indent=2))}</pre>")
     if run.get("versions"):
         parts.append("<p class='meta'>" + ", ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in run["versions"].items()) + "</p>")

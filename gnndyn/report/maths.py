@@ -2,8 +2,8 @@
 
 The verdicts state their bounds in Unicode with TeX-like scripts (``Σ_{ℓ=k}^{L−1} λ^{2ℓ+1−k}``,
 ``s^(k+1:ℓ+1)``, ``σ²_min(X(S^H)_{*I})``, ``λ_T``). :func:`maths_html` turns them into escaped HTML that
-any browser renders offline: ``_{…}``/``^{…}`` become ``<sub>``/``<sup>`` (nested), ``^(…)`` a
-superscript with its parentheses, ``_x``/``^x`` a script of one character, number or lowercase word (``_min``), ``Σ``/``∏`` followed by scripts
+any browser renders offline: ``_{…}``/``^{…}`` become ``<sub>``/``<sup>`` (nested), ``^(…)``/``_(…)`` a
+script with its parentheses, an underscore between two lowercase words a name's (``spectral_gap``), ``_x``/``^x`` a script of one character, number or lowercase word (``_min``), ``Σ``/``∏`` followed by scripts
 a big operator with stacked limits, ``√(…)`` a radical with a bar over its argument.
 """
 
@@ -14,7 +14,12 @@ import re
 
 _BIG = "Σ∑∏Π"
 # a script without braces: a lowercase word (min, max, small), a number, or one character (T, ρ, 𝓛, *, ′)
-_WORD = re.compile(r"[−-]?(?:[a-z]{2,}(?![^\W_])|[0-9]+|[^\s(){}\[\],;:.=+<>≤≥/·|‖])")
+# (a word is not taken when a letter or digit follows it — ``_maxX`` is not ``_max`` — but a superscript or a
+# subscript character may: ``d_max²``)
+_WORD = re.compile(r"[−-]?(?:[a-z]{2,}(?![^\W_\u00b2\u00b3\u00b9\u2070-\u209f])|[0-9]+|[^\s(){}\[\],;:.=+<>≤≥/·|‖])")
+#: an underscore joining two lowercase words of two letters or more is part of a name (``spectral_gap``,
+#: ``grad_norm``), not a script
+_NAME_JOIN = re.compile(r"[a-z]{2,}_(?=[a-z]{2,})")
 _CLOSE = {"{": "}", "(": ")"}
 
 
@@ -39,11 +44,20 @@ def _script(text: str, i: int) -> tuple[str, int] | None:
     if text[j] == "{":
         g = _group(text, j)
         return (maths_html(g[0]), g[1]) if g else None
-    if text[j] == "(" and text[i] == "^":
+    if text[j] == "(":  # ^(k), _(i,l): a script with its parentheses
         g = _group(text, j)
         return (f"({maths_html(g[0])})", g[1]) if g else None
     m = _WORD.match(text, j)
     return (html.escape(m.group()), m.end()) if m else None
+
+
+def _joins_name(text: str, i: int) -> bool:
+    """Whether the ``_`` at ``text[i]`` joins two words of a name (:data:`_NAME_JOIN`)."""
+    j = i
+    while j > 0 and "a" <= text[j - 1] <= "z":
+        j -= 1
+    m = _NAME_JOIN.match(text, j)
+    return bool(m and m.end() == i + 1 and (j == 0 or not text[j - 1].isalnum()))
 
 
 def maths_html(text: str) -> str:
@@ -65,6 +79,10 @@ def maths_html(text: str) -> str:
                            f"<span>{lims['_'] or '&nbsp;'}</span></span></span>")
                 i = j
                 continue
+        if c == "_" and _joins_name(text, i):
+            out.append("_")
+            i += 1
+            continue
         if c in "_^" and i > 0 and not text[i - 1].isspace():
             s = _script(text, i)
             if s is not None:

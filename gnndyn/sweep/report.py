@@ -3,7 +3,8 @@
 
 * **Verdict matrix** — one row per grid cell (the values of the varying keys other than the seed), one
   column per claim (verdict name): *holds* / *violated*, or ``k/n`` seeds where it holds; † marks a
-  verdict whose assumptions were not met; a point that failed or is incomplete shows its status.
+  verdict whose assumptions were not met; a point that failed or is incomplete shows its status; a verdict
+  computed on a diverged series is *not assessed* and counts neither way.
 * **Headline quantities** — each experiment's ``run.json`` summary (numbers) per cell, the mean over
   seeds (± the standard deviation when there are several), and each one plotted against the first
   numeric axis, one line per value of the other axes (the bars span the seeds' minimum to maximum).
@@ -18,12 +19,14 @@ import html
 import io
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from gnndyn.report.html import _CSS
+from gnndyn.report.maths import maths_html
 from gnndyn.store.run import _atomic_write_bytes
 from gnndyn.sweep.gather import column_name
 from gnndyn.sweep.grid import SEED
@@ -66,20 +69,37 @@ def _verdict_matrix(points: pd.DataFrame, verdicts: pd.DataFrame, keys: list[str
                 word = ", ".join(sorted(set(bad["status"]))) if not bad.empty else "—"
                 tds += f"<td class='{'bad' if not bad.empty else ''}'>{html.escape(word)}</td>"
                 continue
-            k, total = int(v["holds"].sum()), len(sel)
-            dagger = "†" if not v["applicable"].all() else ""
-            if total == 1:
+            diverged = v["details"].map(_on_diverged_series) if "details" in v else pd.Series(False, index=v.index)
+            assessed, nd = v[~diverged], int(diverged.sum())
+            if assessed.empty:  # every point's verdict was computed on a diverged series
+                tds += "<td class='na'>not assessed</td>"
+                continue
+            k, total = int(assessed["holds"].sum()), len(sel) - nd
+            dagger = "†" if not assessed["applicable"].all() else ""
+            if total == 1 and not nd:
                 cls, word = ("ok", "holds") if k == 1 else ("bad", "violated")
             else:
                 cls = "ok" if k == total else "bad" if k == 0 else "mixed"
-                word = f"{k}/{total}"
-            tds += f"<td class='{cls}' title='margin {_e(float(v['margin'].min()))}'>{word}{dagger}</td>"
+                word = f"{k}/{total}" + (f" ({nd} not assessed)" if nd else "")
+            tds += f"<td class='{cls}' title='margin {_e(float(assessed['margin'].min()))}'>{word}{dagger}</td>"
         rows.append(f"<tr>{tds}</tr>")
-    legend = "".join(f"<li><b>{html.escape(n)}</b> — {html.escape(papers[n][0])}: {html.escape(papers[n][1])}</li>" for n in names)
+    legend = "".join(f"<li><b>{html.escape(n)}</b> — {maths_html(papers[n][0])}: <span class='stmt'>"
+                     f"{maths_html(papers[n][1])}</span></li>" for n in names)
     note = ("<p class='sub'>k/n: the claim holds at k of the cell's n points (seeds). † assumptions not met at some "
-            "point. A point that failed or is incomplete counts as not holding.</p>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}<ul>{legend}</ul>" if names else \
+            "point. A point that failed or is incomplete counts as not holding. <i>Not assessed</i>: the verdict was "
+            "computed on a series whose training diverged (it counts neither way).</p>")
+    return f"<div class='scroll'><table><tr>{head}</tr>{''.join(rows)}</table></div>{note}<ul>{legend}</ul>" if names else \
         "<p>No verdicts were recorded.</p>"
+
+
+def _on_diverged_series(details: Any) -> bool:
+    """Whether a stored verdict (its ``details`` JSON) was computed on a diverged series: not assessed
+    (:func:`gnndyn.theory.verdict.mark_diverged`)."""
+    try:
+        d = json.loads(details) if isinstance(details, str) else details
+    except ValueError:
+        return False
+    return bool(isinstance(d, dict) and d.get("diverged"))
 
 
 def _summary_columns(points: pd.DataFrame) -> list[str]:
@@ -132,7 +152,8 @@ def _plots(points: pd.DataFrame, keys: list[str]) -> list[str]:
                 continue
             name = ", ".join(f"{k}={v}" for k, v in zip(others, label)) or c[9:]
             ax.errorbar(s.index, s["mean"], yerr=[s["mean"] - s["min"], s["max"] - s["mean"]], marker="o", capsize=3, label=name)
-        ax.set(xlabel=x, title=c[9:][:70])
+        ax.set_xlabel(x)
+        ax.set_title("\n".join(textwrap.wrap(c[9:], 48)[:3]), fontsize=9)
         if oc:
             ax.legend(fontsize=7)
         fig.tight_layout()
@@ -168,7 +189,8 @@ def render_sweep_report(root: str | Path) -> str:
     cells = _cell_keys(state)
     title = f"gnndyn sweep — {state['experiment']}"
     counts = points["status"].value_counts().to_dict() if not points.empty else {}
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
              f"<style>{_CSS}{_EXTRA_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
     b = state.get("backend") or {}
     parts.append(f"<p class='sub'>{len(points)} points — " + ", ".join(f"{html.escape(str(k))}: {v}" for k, v in counts.items())
@@ -183,12 +205,13 @@ def render_sweep_report(root: str | Path) -> str:
     parts.append("<h2>Verdict matrix: which claim holds where</h2>")
     parts.append(_verdict_matrix(points, verdicts, cells))
     parts.append("<h2>Headline quantities against the grid</h2>")
-    parts.append(_headline_table(points, cells))
+    parts.append(f"<div class='scroll'>{_headline_table(points, cells)}</div>")
     parts.extend(_plots(points, cells))
     parts.append("<h2>Points</h2>")
-    parts.append(_points_table(points, keys))
+    parts.append(f"<div class='scroll'>{_points_table(points, keys)}</div>")
     parts.append(f"<p class='sub'>Tables: metrics.parquet, verdicts.parquet, points.parquet. Continue or repair with "
-                 f"<code>gnndyn sweep --resume {html.escape(str(root))}</code> (add <code>--retry-failed</code> to rerun failures).</p>")
+                 f"<code>gnndyn sweep --resume {html.escape(root.name)}</code> from the folder that holds this sweep "
+                 f"(add <code>--retry-failed</code> to rerun failures).</p>")
     parts.append("</body></html>")
     return "".join(parts)
 
