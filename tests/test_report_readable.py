@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -148,6 +149,41 @@ def _fig23_store(root, experiment: str) -> RunStore:
     df = pd.DataFrame(rows, columns=["series", "seed", "step", "time", "quantity", "layer", "value"])
     store.write_metrics(pa.Table.from_pandas(df, preserve_index=False))
     return store
+
+
+def test_xu_fig2b_marks_lambda_t_near_zero_by_its_own_layers_resolution(tmp_path):
+    """λ_T of layer H = 2 falls to 1e-16 with a resolution of 1e-20: resolved, drawn as a value. Layer 1's
+    coarser resolution (1e-14) is not the plotted value's. The ▼'s NaN gaps are not reported as lost points."""
+    from gnndyn.experiments.xu.fig23_figures import figures_fig23
+    from gnndyn.report.plots import drawable
+
+    store = _fig23_store(tmp_path / "run", "xu-fig2")
+    rows = []
+    for t, (lam2, res2) in enumerate([(1e-13, 1e-20), (1e-15, 1e-20), (1e-16, 1e-20), (0.0, 1e-20)]):
+        rows += [("run-gd", 0, t, float(t), "lambda", 0, 1.0), ("run-gd", 0, t, float(t), "lambda", 1, 1e-3),
+                 ("run-gd", 0, t, float(t), "lambda", 2, lam2),
+                 ("run-gd", 0, t, float(t), "lambda_resolution", 0, 0.0),
+                 ("run-gd", 0, t, float(t), "lambda_resolution", 1, 1e-14),
+                 ("run-gd", 0, t, float(t), "lambda_resolution", 2, res2)]
+    df = pd.DataFrame(rows, columns=["series", "seed", "step", "time", "quantity", "layer", "value"])
+    store.write_metrics(pa.Table.from_pandas(df, preserve_index=False))
+    fig = figures_fig23(store)["fig2_conditions"]
+    b = fig.axes[1]
+    marks = np.concatenate([np.asarray(cl.get_offsets()) for cl in b.collections if len(cl.get_offsets())])
+    assert marks.tolist() == [[3.0, 1e-20]]  # only the exact zero, at its own resolution
+    line = [ln for ln in b.get_lines() if ln.get_label() == "run-gd"][0]
+    np.testing.assert_array_equal(line.get_ydata(), [1e-13, 1e-15, 1e-16, np.nan])
+    assert drawable(fig) == []
+
+
+def test_drawable_reports_infinite_points_by_their_panel_in_words():
+    from gnndyn.report.plots import drawable
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2, 3], [1.0, np.nan, np.inf, 2.0])
+    ax.set_title(r"(2b) $\lambda_T$ over time")
+    assert drawable(fig) == ["(2b) λ_T over time: 1 infinite or overflowing point(s) not drawn"]
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("experiment", ["xu-fig2", "xu-fig3"])

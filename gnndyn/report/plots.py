@@ -103,26 +103,27 @@ TINY = 1e-200
 
 
 def drawable(fig) -> list[str]:
-    """Make a figure drawable whatever its data: values that are NaN, ±inf or beyond :data:`DRAWABLE` in
-    lines and scatter points are left out (NaN breaks the line), and an axes whose limits came out
-    non-finite is rescaled on what remains. Axes with only finite data are untouched. Returns a note per
-    axes that lost points (the report shows them), e.g. after a divergence."""
+    """Make a figure drawable whatever its data: values that are ±inf or beyond :data:`DRAWABLE` in lines
+    and scatter points are left out, and an axes whose limits came out non-finite is rescaled on what
+    remains. NaN is left as it is (a gap: matplotlib draws around it, and :func:`log_values` puts NaN where it
+    draws a ▼ instead). Axes with only finite data are untouched. Returns a note per axes that lost points
+    (the report shows them), e.g. after a divergence."""
     import numpy as np
 
     notes = []
     for ax in fig.get_axes():
         lost = 0
-        for line in ax.get_lines():
+        for line in ax.get_lines():  # NaN is a gap in a line (log_values puts one where it draws ▼), not a loss
             x = np.asarray(line.get_xdata(), dtype=float)
             y = np.asarray(line.get_ydata(), dtype=float)
-            bad = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) < DRAWABLE) & (np.abs(y) < DRAWABLE))
+            bad = (np.abs(x) >= DRAWABLE) | (np.abs(y) >= DRAWABLE)
             if x.shape == y.shape and bad.any():
                 lost += int(bad.sum())
                 line.set_data(np.where(bad, np.nan, x), np.where(bad, np.nan, y))
         for coll in ax.collections:
             off = np.asarray(coll.get_offsets(), dtype=float)
             if off.ndim == 2 and off.size:
-                bad = ~(np.isfinite(off).all(1) & (np.abs(off) < DRAWABLE).all(1))
+                bad = (np.abs(off) >= DRAWABLE).any(1)
                 if bad.any():
                     lost += int(bad.sum())
                     coll.set_offsets(off[~bad])
@@ -135,8 +136,26 @@ def drawable(fig) -> list[str]:
                 ax.set_xlim(0, 1) if not np.isfinite(lims[:2]).all() or (np.abs(lims[:2]) >= DRAWABLE).any() else None
                 ax.set_ylim(1e-300 if ax.get_yscale() == "log" else 0, 1)
         if lost:
-            notes.append(f"{ax.get_title() or 'a panel'}: {lost} non-finite or overflowing point(s) not drawn")
+            notes.append(f"{plain_text(ax.get_title()) or 'a panel'}: {lost} infinite or overflowing point(s) not drawn")
     return notes
+
+
+_TEX = {r"\lambda": "λ", r"\sigma": "σ", r"\mu": "μ", r"\eta": "η", r"\rho": "ρ", r"\beta": "β", r"\alpha": "α",
+        r"\partial": "∂", r"\mathcal{E}": "ℰ", r"\mathcal{L}": "𝓛", r"\ell": "ℓ", r"\|": "‖", r"\min": "min",
+        r"\max": "max", r"\leq": "≤", r"\geq": "≥", r"\approx": "≈", r"\cdot": "·", r"\to": "→"}
+
+
+def plain_text(label: str) -> str:
+    r"""A matplotlib label as text for a sentence: the ``$…$`` mathtext without dollars, commands or braces
+    (``(2b) $\lambda_T$ over time`` → ``(2b) λ_T over time``)."""
+    import re
+
+    out = label
+    for tex, u in _TEX.items():
+        out = out.replace(tex + " ", u).replace(tex, u)
+    out = re.sub(r"\\(?:mathrm|mathbf|operatorname|text)\{([^{}]*)\}", r"\1", out)
+    out = re.sub(r"\\[A-Za-z]+", "", out)
+    return out.replace("$", "").replace("{", "").replace("}", "")
 
 
 def log_values(ax, x, y, fmt: str = "o-", *, floor, label: str | None = None, color: str | None = None,

@@ -43,9 +43,21 @@ def figures_fig23(store: RunStore) -> dict:
     for s in lam_series:
         d = df[(df.series == s) & (df.quantity == "lambda") & (df.seed == df.seed.min())]
         pv = d.pivot_table(index="time", columns="layer", values="value", aggfunc="first").sort_index()
-        lam = np.minimum.accumulate(pv.to_numpy().min(axis=1) if multiscale else pv.to_numpy()[:, -1])
-        res = df[(df.series == s) & (df.quantity == "lambda_resolution") & (df.seed == df.seed.min())]["value"]
-        floor = float(res.max()) if len(res) and np.isfinite(res.max()) else 1e-13 * float(np.nanmax(np.abs(lam), initial=0.0))
+        rd = df[(df.series == s) & (df.quantity == "lambda_resolution") & (df.seed == df.seed.min())]
+        rv = rd.pivot_table(index="time", columns="layer", values="value", aggfunc="first").reindex(
+            index=pv.index, columns=pv.columns).to_numpy()
+        vals = pv.to_numpy()
+        # the plotted λ_T (layer H; the smallest layer for multiscale) and the resolution of that same value
+        k = np.nanargmin(np.where(np.isnan(vals), np.inf, vals), axis=1) if multiscale else np.full(len(vals), -1)
+        now = vals[np.arange(len(vals)), k]
+        now_res = rv[np.arange(len(vals)), k]
+        lam, floor = np.minimum.accumulate(now), np.empty(len(now))
+        best = 0
+        for t in range(len(now)):  # the running minimum and the resolution of the value it holds
+            best = t if not now[t] >= now[best] else best
+            floor[t] = now_res[best]
+        fallback = 1e-13 * float(np.nanmax(np.abs(lam), initial=0.0))
+        floor = np.where(np.isfinite(floor), floor, fallback)
         log_values(ax, pv.index, lam, "-", floor=floor, label=s)
     finish_log_axis(ax, "≈ 0 (below the resolution)")
     ax.set(xlabel="time t (= kη for gradient descent)", ylabel=r"$\lambda_T$", title=f"({tag}b) " + r"$\lambda_T$ over time")
