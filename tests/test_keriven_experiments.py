@@ -173,3 +173,11 @@ def test_gnn_vs_mlp_smoke(tmp_path):
     assert result.summary["Prop 1: max over layers, depths, GNN and MLP of |grad norm - 1|"] < 1e-13
     assert result.summary["Prop 2 (MLP): max over depths of |grad_k - 1|"] < 1e-13
     assert result.summary["Prop 2 (MLP): max over depths of the output-layer gradient"] == 0.0
+
+
+def test_drop_factors_in_words_say_infinity_and_no_measure_plainly():
+    from gnndyn.experiments.keriven.backward import _drops_text
+
+    assert _drops_text(np.array([3.0, 0.5, 2.0])) == "smallest drop factor 0.5 (layer 1), median 2"
+    assert _drops_text(np.array([np.nan, 4.0, np.inf, np.inf])) == "smallest drop factor 4 (layer 1), median ∞"
+    assert _drops_text(np.array([np.nan, np.nan])) == "no drop factor measured (the gradients were not finite)"

@@ -179,7 +179,7 @@ def _run_fig1(spec: AwasthiFig1Spec, ctx: RunContext) -> ExperimentResult:
                       "(measured: log-log exponent p of T(ε) against 1/ε²; p = 1 is Thm 1's rate, p → 0 linear convergence)",
             holds=bool(np.isfinite(expo) and expo >= 0.5), margin=float(expo - 0.5) if np.isfinite(expo) else float("nan"),
             where=f"{where}: fitted κ = {fit.rate:.3g}/step over {fit.decades:.1f} decades (R² {fit.r2_linear:.4f}); "
-                  f"d = o(√n) plausibly met: {thy.degree_assumption(n, d)[0]}",
+                  f"d = o(√n) plausibly met: {'yes' if thy.degree_assumption(n, d)[0] else 'no'}",
             assumptions={}, applicable=True,
             details={**fit.as_dict(), "d = o(√n) plausibly met": bool(thy.degree_assumption(n, d)[0]),
                      "d_over_sqrt_n": d / math.sqrt(n)})

@@ -156,6 +156,21 @@ def drop_factors(grads: np.ndarray, steps: np.ndarray, early: int, total: int) -
         return np.where(late > 0, e / late, np.inf)
 
 
+def _drops_text(drop: np.ndarray) -> str:
+    """The drop factors of one series in words: the smallest (and its layer) and the median over the finite
+    ones; ∞ where a layer's late gradient is 0; said plainly when none is finite (a diverged series)."""
+    d = np.asarray(drop, dtype=float)
+    ok = ~np.isnan(d)
+    if not ok.any():
+        return "no drop factor measured (the gradients were not finite)"
+    k = int(np.flatnonzero(ok)[np.argmin(d[ok])])
+
+    def num(x: float) -> str:
+        return "∞" if math.isinf(x) and x > 0 else f"{x:.3g}"
+
+    return f"smallest drop factor {num(float(d[k]))} (layer {k}), median {num(float(np.median(d[ok])))}"
+
+
 @single_threaded
 def run_backward(spec: BackwardOversmoothingSpec, ctx: RunContext) -> ExperimentResult:
     loss = get_loss(spec.loss)
@@ -246,7 +261,7 @@ def _verdicts(spec: BackwardOversmoothingSpec, stats: dict[str, list[dict]], lam
                           f"falls by ≥ {spec.drop_factor:g}× and stays there, while the loss stays ≥ "
                           f"{spec.high_loss_fraction:g} × the uninformative loss",
                 holds=bool(ok), margin=mn - spec.drop_factor, assumptions=dict(a14), applicable=all(a14.values()),
-                where=f"seed {s['seed']}: smallest drop factor {mn:.3g} (layer {k}), median {np.median(s['drop']):.3g}; "
+                where=f"seed {s['seed']}: {_drops_text(s['drop'])}; "
                       f"final loss {s['final_loss']:.4g} vs uninformative {s['uninformative']:.4g}"
                       + ("; training diverged" if s["diverged"] else ""),
                 details={"series": s["series"], "drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
@@ -267,7 +282,7 @@ def _verdicts(spec: BackwardOversmoothingSpec, stats: dict[str, list[dict]], lam
                 statement=f"deep MLP (L = {L}, {opt}): not stuck — its gradients do not all fall by {spec.drop_factor:g}× "
                           f"at a high loss",
                 holds=bool(not stuck and not s["diverged"]), margin=spec.drop_factor - mn if high else float("inf"),
-                where=f"seed {s['seed']}: smallest drop factor {mn:.3g} (layer {k}), median {np.median(s['drop']):.3g}; "
+                where=f"seed {s['seed']}: {_drops_text(s['drop'])}; "
                       f"final loss {s['final_loss']:.4g} vs uninformative {s['uninformative']:.4g}",
                 details={"series": s["series"], "drop_factors": s["drop"].tolist(), "final_loss": s["final_loss"],
                          "uninformative_loss": s["uninformative"], "accuracy": s["accuracy"]},

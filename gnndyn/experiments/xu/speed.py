@@ -138,7 +138,7 @@ def run_fig1(spec: XuFig1Spec, ctx: RunContext) -> ExperimentResult:
         verdicts.append(Verdict(
             "xu.fig1.gin_faster", f"{PAPER}, §3.1 (\"GIN converges faster than GCN on Cora\")",
             f"GIN reaches {spec.level:g}·L_0 in fewer steps than GCN (linear and ReLU)", all(ok), float("nan"),
-            ", ".join(f"{a}: GIN {g:g} vs GCN {c:g} steps" for a, g, c, _, _ in comp),
+            ", ".join(f"{a}: GIN {_steps(g)} vs GCN {_steps(c)}" for a, g, c, _, _ in comp),
             details={"comparisons": [dict(zip(["activation", "gin_steps", "gcn_steps", "gin_L_end", "gcn_L_end"], x)) for x in comp]}))
     summary = {f"rate {r.operator}/{r.activation}": r.rate for r in med.itertuples()}
     summary.update({f"L_T/L_0 {r.operator}/{r.activation}": r.L_end / r.L0 for r in med.itertuples()})
@@ -309,3 +309,8 @@ register(Experiment(
     spec_cls=XuFig4Spec, run=run_fig4, figures=figures_fig4,
     smoke={"depths": [2, 4], "steps": 30, "seeds": 1, "lr": 1e-3, "lr_labels": 1e-3, "activations": ["linear", "relu"]},
 ))
+
+
+def _steps(n: float) -> str:
+    """Steps to the level in words: "25 steps", or "never" (within the run) for a run that did not reach it."""
+    return f"{n:g} steps" if math.isfinite(n) else "never (within the run)"

@@ -88,7 +88,7 @@ def check_eq46(exact: float, eq46: float, *, where: str, depth: int, regular: bo
     return Verdict(
         name="awasthi.eq46", paper=f"{PAPER}, App. C eq. (46)",
         statement="for unequal degrees L(W₁, W₂) = ½ Σ_i ‖M_i^L − (M_i*)^L‖²_F with M_i = W₁ + d_iW₂",
-        holds=bool(diff <= tol), margin=float((tol - diff) / ref), where=f"{where} (L = {depth}, regular = {regular})",
+        holds=bool(diff <= tol), margin=float((tol - diff) / ref), where=f"{where} (L = {depth}, {'regular graph' if regular else 'unequal degrees'})",
         assumptions={}, applicable=True,
         details={"exact": exact, "eq46": eq46, "relative_difference": rel, "tolerance": tol,
                  "floating_point_tolerance": tol_fp},
