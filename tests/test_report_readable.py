@@ -206,3 +206,38 @@ def test_xu_fig23_figures_show_the_points_behind_a_violation(tmp_path, experimen
         assert all(lo <= y <= hi for y in near_zero), (ax.get_title(), lo, hi)
         assert any("≈ 0" in lab for lab in ax.get_legend_handles_labels()[1]), ax.get_title()
         assert ax.get_yscale() == "log"
+
+
+def _overlapping(fig) -> list[str]:
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    out = []
+    for ax in fig.get_axes():
+        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            boxes = sorted((t.get_window_extent(r) for t in axis.get_ticklabels(which="both")
+                            if t.get_visible() and t.get_text()), key=lambda b: b.x0 if name == "x" else b.y0)
+            out += [f"{ax.get_title()} {name}" for a, b in zip(boxes, boxes[1:]) if a.overlaps(b)]
+    return out
+
+
+def test_tidy_ticks_thins_labels_that_would_overlap_and_keeps_the_others():
+    from gnndyn.report.plots import tidy_ticks
+
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(9, 2.5))
+    a.plot([2.5e-3, 1.4e-2, 2.8e-2], [1e-2, 6e-2, 0.8], "o-")
+    a.set(xscale="log", yscale="log", title="log x about a decade")
+    b.plot([0, 1e-4, 2e-4, 3e-4, 4e-4, 5e-4], np.arange(6.0))
+    b.set_title("narrow linear x")
+    c.plot([1, 10, 100, 1000], [1, 2, 3, 4])
+    c.set(xscale="log", title="fine")
+    for ax in (a, b, c):
+        for t in ax.get_xticklabels(which="both"):
+            t.set_fontsize(12)
+    fig.tight_layout()
+    before_c = [t.get_text() for t in c.get_xticklabels()]
+    assert _overlapping(fig)  # the case: matplotlib's own labels collide
+    tidy_ticks(fig)
+    assert _overlapping(fig) == []
+    assert [t.get_text() for t in c.get_xticklabels()] == before_c  # a readable axis is left as it was
+    assert len([t for t in b.get_xticklabels() if t.get_text()]) >= 2
+    plt.close(fig)

@@ -360,12 +360,13 @@ def draw_figures(exp: Experiment, store: RunStore) -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001  (a figure must not sink a run)
         figs = {}
         errors[exp.name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    from gnndyn.report.plots import drawable
+    from gnndyn.report.plots import drawable, tidy_ticks
 
     for name, fig in figs.items():
         try:
             for note in drawable(fig):
                 errors[f"{name} (partial)"] = note
+            tidy_ticks(fig)
             store.save_figure(fig, name)
         except Exception as exc:  # noqa: BLE001
             errors[name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()

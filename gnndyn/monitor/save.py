@@ -99,7 +99,7 @@ def draw_figures(store: RunStore) -> dict:
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, L))
         fig.colorbar(sm, ax=ax, label="layer k", pad=0.01)
         log_scale(ax)
-        ax.set(xlabel="step", ylabel="‖∂L/∂θ_k‖", title="gradient norm per layer")
+        ax.set(xlabel="step", ylabel=r"$\|\partial L/\partial\theta_k\|$", title="gradient norm per layer")
         ax.grid(alpha=0.3)
     else:
         ax.set_visible(False)
@@ -158,10 +158,11 @@ def _write(store: RunStore, mon: Monitor, config: dict, table, verdicts, layers,
     if figures:
         import matplotlib.pyplot as plt
 
-        from gnndyn.report.plots import drawable
+        from gnndyn.report.plots import drawable, tidy_ticks
 
         for name, fig in draw_figures(store).items():
             drawable(fig)  # non-finite or overflowing points (a diverged run) are left out, not drawn as garbage
+            tidy_ticks(fig)
             store.save_figure(fig, name)
             plt.close(fig)
     write_report(store)

@@ -43,7 +43,7 @@ def by_seed(df: pd.DataFrame, index: str = "layer") -> tuple[np.ndarray, np.ndar
 
 
 def finish_figure(fig, name: str, axes: Iterable = (), *, title: str | None = None, fontsize: float = 7,
-                  grid: bool = True, legend: Literal["always", "labelled"] = "always") -> dict:
+                  grid: bool = True, legend: Literal["always", "labelled"] = "always", below: Iterable = ()) -> dict:
     """The last steps of a figure function: on each panel of ``axes`` a legend (font size ``fontsize``) and,
     with ``grid``, a light grid; the figure's title (``suptitle``) when given; a tight layout.
 
@@ -52,10 +52,15 @@ def finish_figure(fig, name: str, axes: Iterable = (), *, title: str | None = No
     as in a failed or diverged run — says so in its middle; ``legend="labelled"`` leaves it as it is.
     Panels not in ``axes`` are left as they are (e.g. a legend placed by hand). Every log axis of the figure
     without a positive value to show is made linear (:func:`log_scale`). Returns ``{name: fig}``, the form a
-    figure function returns."""
+    figure function returns. The panels in ``below`` (also in ``axes``) have their legend under the plot, in two
+    columns: for panels whose curves fill every corner."""
+    below = list(below)
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=fontsize)
+            if any(ax is b for b in below):
+                ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
+            else:
+                ax.legend(fontsize=fontsize)
         elif legend == "always":
             note_empty(ax)
         if grid:
@@ -156,6 +161,51 @@ def plain_text(label: str) -> str:
     out = re.sub(r"\\(?:mathrm|mathbf|operatorname|text)\{([^{}]*)\}", r"\1", out)
     out = re.sub(r"\\[A-Za-z]+", "", out)
     return out.replace("$", "").replace("{", "").replace("}", "")
+
+
+def log_bar_limits(ax, values) -> None:
+    """A log axis for bars that start at its bottom: the bottom a factor 5 below the smallest positive bar,
+    so that every bar shows its height (matplotlib's default can put the bottom just below the smallest bar,
+    which then looks like nothing)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size:
+        ax.set_ylim(v.min() / 5, v.max() * 2)
+
+
+def tidy_ticks(fig, *, rounds: int = 3) -> None:
+    """Tick labels that would overlap are thinned, after the figure is laid out: on a log axis the minor
+    labels go (matplotlib labels some minor ticks on an axis spanning about a decade: 2×10⁻³ 3×10⁻³ …); on a
+    linear one the major ticks are halved (long labels such as 0.0001 0.0002 …), up to ``rounds`` times."""
+    from matplotlib.ticker import MaxNLocator, NullFormatter
+
+    for _ in range(rounds):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        changed = False
+        for ax in fig.get_axes():
+            if not ax.get_visible():
+                continue
+            for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+                labels = [t for t in axis.get_ticklabels(which="both") if t.get_visible() and t.get_text()]
+                boxes = sorted((t.get_window_extent(renderer) for t in labels),
+                               key=lambda b: b.x0 if name == "x" else b.y0)
+                if not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:])):
+                    continue
+                if axis.get_scale() == "log" and axis.get_minor_formatter() is not None and \
+                        not isinstance(axis.get_minor_formatter(), NullFormatter):
+                    axis.set_minor_formatter(NullFormatter())
+                elif axis.get_scale() == "linear":
+                    inside = [v for v in axis.get_majorticklocs()
+                              if min(axis.get_view_interval()) <= v <= max(axis.get_view_interval())]
+                    axis.set_major_locator(MaxNLocator(nbins=max(2, len(inside) // 2)))
+                else:
+                    continue
+                changed = True
+        if not changed:
+            return
 
 
 def log_values(ax, x, y, fmt: str = "o-", *, floor, label: str | None = None, color: str | None = None,

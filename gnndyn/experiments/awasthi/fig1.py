@@ -249,7 +249,7 @@ def figures_fig1(store: RunStore) -> dict:
         ea = select(df, "eta_A_prime", series=s)["value"].median()
         pos = x > 0
         band(ax2, x[pos] * ea, v[:, pos], label=f"{s} (ηA′ = {ea:.3g})")
-    ax.set(yscale="log", xlabel="iteration t", ylabel="population loss L(W_t)", title="loss against iterations")
+    ax.set(yscale="log", xlabel="iteration t", ylabel=r"population loss $L(W_t)$", title="loss against iterations")
     ax2.set(yscale="log", xscale="log", xlabel="t · ηA′ (effective time)", ylabel="population loss",
             title="same curves against ηA′·t")
     ax.xaxis.set_major_locator(MaxNLocator(5))

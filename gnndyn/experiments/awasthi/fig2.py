@@ -192,7 +192,7 @@ def figures_fig2(store: RunStore) -> dict:
         if x2.size:
             band(ax2, x2, v2, label=s)
     ax.set(yscale="log", xlabel="iteration t", ylabel="population loss (scaled)", title="loss against iterations")
-    ax2.set(yscale="log", xlabel="iteration t", ylabel="max_i |σ_i,t − σ*_i| / σ*_i",
+    ax2.set(yscale="log", xlabel="iteration t", ylabel=r"$\max_i\,|\sigma_{i,t} - \sigma^*_i|\,/\,\sigma^*_i$",
             title="singular values of W₁ + dW₂ against the teacher's")
     for a in (ax, ax2):
         a.xaxis.set_major_locator(MaxNLocator(5))

@@ -126,7 +126,7 @@ def figures_at_init(store: RunStore) -> dict:
         lb, vb = by_seed(select(df, "smoothing_B", series=name))
         if lb.size:
             band(ax_b, lb, vb, label=f"{name.upper()}: ℰ(B⁽ᵏ⁾)", color=COLORS[name])
-    for ax, items in ((ax_f, (("thm1_bound", "--", "Thm 1 bound λᵏ s^(0:k) ℰ(X⁽⁰⁾)"),
+    for ax, items in ((ax_f, (("thm1_bound", "--", r"Thm 1 bound $\lambda^k s^{(0:k)}\,\mathcal{E}(X^{(0)})$"),
                               ("thm1_bound_max_s", ":", "Thm 1 bound (λs)ᵏ ℰ(X⁽⁰⁾)"))),
                       (ax_b, (("thm2_bound", "--", "Thm 2 bound, per-layer form (App. A.3)"),
                               ("thm2_bound_max_s", ":", "Thm 2 bound, max-s form")))):
@@ -145,7 +145,7 @@ def figures_at_init(store: RunStore) -> dict:
     if not dip.empty:
         k = float(np.median(dip["value"]))
         ax_b.axvline(k, color="0.5", lw=0.8, ls="-.", label=f"dip: layer {k:g}")
-    return finish_figure(fig, "fig2_smoothing_at_init", (ax_f, ax_b),
+    return finish_figure(fig, "fig2_smoothing_at_init", (ax_f, ax_b), below=(ax_f, ax_b),
                          title="Oversmoothing at initialization (Keriven Fig. 2)")
 
 

@@ -353,8 +353,8 @@ def figures_backward(store: RunStore) -> dict:
                 if k == L:
                     continue
                 ax.plot(med.index, med[k], color=cmap(k / max(L, 1)), lw=0.8)
-            ax.plot(med.index, med[L], color="k", lw=2.4, label=f"output layer W⁽{L}⁾")
-            ax.set(yscale="log", xlabel="epoch", ylabel="‖∂L/∂W⁽ᵏ⁾‖_F",
+            ax.plot(med.index, med[L], color="k", lw=2.4, label=f"output layer $W^{{({L})}}$")
+            ax.set(yscale="log", xlabel="epoch", ylabel=r"$\|\partial L/\partial W^{(k)}\|_F$",
                    title=f"{arch.upper()}, L = {L}, {opt}: gradient norm per layer")
             sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, L))
             fig.colorbar(sm, ax=ax, label="layer k", pad=0.01)

@@ -273,7 +273,7 @@ def figures_stationary(store: RunStore) -> dict:
         d = select(df, "smoothing_B_beta", series=task)
         for b100, part in d.groupby("layer"):
             x, v = by_seed(part, index="step")
-            band(ax, x, v, label=f"ℰ(B^(βL)), β = {b100 / 100:g}")
+            band(ax, x, v, label=rf"$\mathcal{{E}}(B^{{(\beta L)}})$, β = {b100 / 100:g}")
         log_scale(ax)
         ax.set(xlabel="depth L", ylabel="ℰ", title=f"{task}: Cor 1")
         ax = axes[row, 2]

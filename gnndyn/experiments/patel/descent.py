@@ -234,11 +234,11 @@ def figures_descent(store: RunStore) -> dict:
     axes[0].set(yscale="log", ylim=(1e-17, 1e3), xlabel="step k", ylabel="relative loss", title="gradient descent, swept η")
     ok = tab[tab.thm51_holds]
     axes[1].scatter(tab["factor"], positive(tab["measured_rate"] / tab["rate_bound"], 1e-6), c=np.where(tab.thm51_holds, "g", "r"),
-                    label="measured rate / βσ²_small/m (green: Thm 5.1 holds)")
-    axes[1].axvline(1.0, color="k", ls=":", label="2/λ_max(W(0))")
+                    label=r"measured rate / $\beta\sigma^2_{\mathrm{small}}/m$ (green: Thm 5.1 holds)")
+    axes[1].axvline(1.0, color="k", ls=":", label=r"$2/\lambda_{\max}(W(0))$")
     axes[1].axvline(c.step_bound_estimate / c.two_over_lambda, color="m", ls="--", label="step bound (M estimated)")
-    axes[1].axvline(c.term_two_m_over_beta_sigma2 / c.two_over_lambda, color="b", ls="-.", label="2m/(βσ²_small)")
-    axes[1].set(xscale="log", yscale="log", xlabel="η / (2/λ_max)", ylabel="rate ratio", title="step-size sweep")
+    axes[1].axvline(c.term_two_m_over_beta_sigma2 / c.two_over_lambda, color="b", ls="-.", label=r"$2m/(\beta\sigma^2_{\mathrm{small}})$")
+    axes[1].set(xscale="log", yscale="log", xlabel=r"$\eta\,/\,(2/\lambda_{\max})$", ylabel="rate ratio", title="step-size sweep")
     axes[1].text(0.02, 0.02, f"largest η keeping the rate: {ok['factor'].max() if not ok.empty else 0:g}·2/λ",
                  transform=axes[1].transAxes, fontsize=6)
     t, r = curve(df, "normalized-flow", "relative_loss", s0)
@@ -253,7 +253,7 @@ def figures_descent(store: RunStore) -> dict:
     fig2, ax2 = new_figure(1, width=4.4, height=3.2)
     d = tab[~tab.diverged]
     ax2[0].loglog(d["eta"], positive(d["drift"]), "o-", label="max_ℓ‖D_ℓ(end) − D_ℓ(0)‖/‖W(0)‖²")
-    ax2[0].axvline(c.two_over_lambda, color="k", ls=":", label="2/λ_max")
+    ax2[0].axvline(c.two_over_lambda, color="k", ls=":", label=r"$2/\lambda_{\max}$")
     ax2[0].set(xlabel="η", ylabel="drift", title=f"balancedness drift under GD (slope {c.drift_slope:.2f} below 2/λ)")
     out.update(finish_figure(fig2, "descent_drift", ax2, fontsize=7))
     return out

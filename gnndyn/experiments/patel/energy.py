@@ -191,11 +191,11 @@ def figures_energy(store: RunStore) -> dict:
     me = df[df.quantity == "min_energy"]["value"]
     if not me.empty:
         axes[1].axhline(float(me.iloc[0]), color="k", ls=":", label="Thm 4.2 minimum")
-    axes[0].set(xscale="log", yscale="log", xlabel="t", ylabel="max_ℓ‖D_ℓ(t) − D_ℓ(0)‖/‖W(0)‖²",
+    axes[0].set(xscale="log", yscale="log", xlabel="t", ylabel=r"$\max_\ell\|D_\ell(t) - D_\ell(0)\|\,/\,\|W(0)\|^2$",
                 title="imbalance drift (solid: tight rtol, dashed: loose)")
-    axes[1].set(xscale="log", yscale="log", xlabel="t", ylabel="Σ‖W_ℓ‖²_F", title="weight energy (tight rtol)")
-    axes[2].set(xscale="log", yscale="log", xlabel="t", ylabel="relative loss", title="(L − L̃_H)/(L(0) − L̃_H)")
-    out = finish_figure(fig, "energy_paths", axes, fontsize=6)
+    axes[1].set(xscale="log", yscale="log", xlabel="t", ylabel=r"$\sum_\ell\|W_\ell\|_F^2$", title="weight energy (tight rtol)")
+    axes[2].set(xscale="log", yscale="log", xlabel="t", ylabel="relative loss", title=r"$(L - \tilde L_H)/(L(0) - \tilde L_H)$")
+    out = finish_figure(fig, "energy_paths", axes, fontsize=6, below=[axes[0]])
     s44 = store.table("search44")
     fig2, ax2 = new_figure(1, width=4.6, height=3.2)
     tab = store.table("starts")
@@ -204,7 +204,7 @@ def figures_energy(store: RunStore) -> dict:
     ax2[0].axhline(float(t0["min_energy"].iloc[0]), color="k", ls=":", label="Thm 4.2 minimum")
     ax2[0].set_xticks(range(len(t0)), t0["start"], rotation=20, fontsize=7)
     m = s44[s44.seed == s44.seed.min()]
-    ax2[0].set(yscale="log", ylabel="Σ‖W_ℓ‖²_F at T", title="energy at convergence; (4.4) best margin "
+    ax2[0].set(yscale="log", ylabel=r"$\sum_\ell\|W_\ell\|_F^2$ at T", title="energy at convergence; (4.4) best margin "
                + ", ".join(f"{r.m}: {r.best_margin:.2g}" for r in m.itertuples()))
     ax2[0].title.set_fontsize(7)
     out.update(finish_figure(fig2, "energy_bars", ax2[:1], fontsize=7))

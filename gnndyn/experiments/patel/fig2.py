@@ -186,7 +186,7 @@ def figures_fig2(store: RunStore) -> dict:
         if dx:
             ax.axvline(dx, color="k", ls=":", lw=0.8)
         ax.set(yscale="log", xlabel="n̄", title=fam)
-        ax.set_ylabel("σ_small((XS^H)_{*I})" if fam == fams[0] else "")
+        ax.set_ylabel(r"$\sigma_{\mathrm{small}}((XS^H)_{*I})$" if fam == fams[0] else "")
         ax.legend(fontsize=6)
     fig.tight_layout()
     return {"fig2_sigma_vs_nbar": fig}

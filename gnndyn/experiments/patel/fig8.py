@@ -213,7 +213,7 @@ def claims_fig8(runs: pd.DataFrame, spec: PatelFig8Spec) -> list[Verdict]:
 
 
 def figures_fig8(store: RunStore) -> dict:
-    from gnndyn.report.plots import new_figure
+    from gnndyn.report.plots import log_bar_limits, new_figure
 
     df, runs = store.metrics(), store.table("runs")
     fig, axes = new_figure(3, width=3.8, height=3.0)
@@ -223,7 +223,8 @@ def figures_fig8(store: RunStore) -> dict:
     x = np.arange(len(sig))
     ax.bar(x - 0.2, sig["sigma_small"], 0.4, color=[C.COLORS[o] for o in sig["operator"]], label="measured")
     ax.bar(x + 0.2, sig["paper"], 0.4, color="lightgrey", label="paper (monthly features)")
-    ax.set(yscale="log", xticks=x, title="σ_small((XS^H)_{*I})")
+    ax.set(yscale="log", xticks=x, title=r"$\sigma_{\mathrm{small}}((XS^H)_{*I})$")
+    log_bar_limits(ax, np.r_[sig["sigma_small"], sig["paper"]])
     ax.set_xticklabels(sig["label"], fontsize=6, rotation=20)
     ax.legend(fontsize=6)
     cmap = __import__("matplotlib").colormaps["viridis"]

@@ -208,8 +208,8 @@ def figures_open(store: RunStore) -> dict:
         t, r = curve(df, f"bottleneck-{name}", "relative_loss", s0)
         axes[0].plot(t[1:], positive(np.abs(r[1:]), 1e-17), color=c, label=f"flow from {name}")
     b = bt[bt.seed == s0].iloc[0]
-    axes[0].set(xscale="log", yscale="log", xlabel="t", ylabel="(L − L̃_H)/(L(0) − L̃_H)",
-                title=f"bottleneck: L̃_H rank-capped {b.L_tilde_rank_capped:.4g} (free {b.L_tilde_unconstrained:.4g})")
+    axes[0].set(xscale="log", yscale="log", xlabel="t", ylabel=r"$(L - \tilde L_H)/(L(0) - \tilde L_H)$",
+                title=f"bottleneck: $\\tilde L_H$ rank-capped {b.L_tilde_rank_capped:.4g} (free {b.L_tilde_unconstrained:.4g})")
     axes[0].title.set_fontsize(7)
     n0 = nt_[nt_.seed == s0].sort_values("h")
     cmap = plt.get_cmap("viridis")
@@ -220,7 +220,7 @@ def figures_open(store: RunStore) -> dict:
     axes[2].loglog(n0["h"], n0["floor"], "o-", label="floor (min over 2nd half)")
     if len(n0) >= 2:
         q = np.polyfit(np.log(n0["h"]), np.log(n0["floor"]), 1)
-        axes[2].loglog(n0["h"], np.exp(np.polyval(q, np.log(n0["h"]))), "k--", lw=1, label=f"fit ∝ h^{q[0]:.2f}")
+        axes[2].loglog(n0["h"], np.exp(np.polyval(q, np.log(n0["h"]))), "k--", lw=1, label=f"fit ∝ $h^{{{q[0]:.2f}}}$")
     axes[2].set(xlabel="rk4 step h", ylabel="relative loss floor", title="normalized flow: floor against the step")
     return finish_figure(fig, "open_bottleneck_normalized", axes, fontsize=6)
 

@@ -225,7 +225,7 @@ def least_affected(runs: pd.DataFrame, op: str, key: str, *, name: str, where: s
 def figures_sweep(store: RunStore, title: str, param_label: str) -> dict:
     """Relative loss against T per operator (log y; Thm 3.1's bound dashed over each curve, gradient flow only) and
     σ_small bars per operator and parameter — from the stored metrics and ``runs`` table only."""
-    from gnndyn.report.plots import new_figure
+    from gnndyn.report.plots import log_bar_limits, new_figure
 
     df = store.metrics()
     runs = store.table("runs")
@@ -252,10 +252,13 @@ def figures_sweep(store: RunStore, title: str, param_label: str) -> dict:
         ax.legend(fontsize=6)
     ax = axes[-1]
     w = 0.8 / max(len(params), 1)
+    heights = []
     for j, p in enumerate(params):
         med = [runs[(runs.operator == op) & (runs.param == p)]["sigma_small"].median() for op in ops]
+        heights += med
         ax.bar(np.arange(len(ops)) + (j - (len(params) - 1) / 2) * w, med, w, color=colors[p], label=f"{param_label} = {p:g}")
-    ax.set(yscale="log", xticks=np.arange(len(ops)), title="σ_small((XS^H)_{*I})")
+    ax.set(yscale="log", xticks=np.arange(len(ops)), title=r"$\sigma_{\mathrm{small}}((XS^H)_{*I})$")
+    log_bar_limits(ax, heights)
     ax.set_xticklabels([C.LABELS[o] for o in ops], fontsize=7)
     ax.legend(fontsize=6)
     fig.suptitle(title, fontsize=9)

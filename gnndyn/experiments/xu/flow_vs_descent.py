@@ -277,21 +277,21 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
         d = d[d["value"] > 0]
         ax.plot(d["time"], d["value"], label=s.replace("gd-c=", "ηλ/2="))
         lows += d["value"].tolist()
-    ax.set(yscale="log", xlabel="t", ylabel="‖θ_GD − θ_flow‖/‖θ_flow‖", title="GD–flow gap at t = kη (clipped at 1e2)")
+    ax.set(yscale="log", xlabel="t", ylabel=r"$\|\theta_{\mathrm{GD}} - \theta_{\mathrm{flow}}\|\,/\,\|\theta_{\mathrm{flow}}\|$", title="GD–flow gap at t = kη (clipped at 1e2)")
     if lows:
         ax.set_ylim(min(lows) / 2, 1e2)
     ax = axes[2]
     t = tab[tab.seed == seed].sort_values("factor")
     ax.plot(t["eta"], t["max_gap_param"], "o-", label="max parameter gap")
-    ax.plot(t["eta"], t["max_gap_loss"] / max(float(t["L_end_flow"].iloc[0]), 1e-300), "s-", label="max loss gap / L_flow(T)")
+    ax.plot(t["eta"], t["max_gap_loss"] / max(float(t["L_end_flow"].iloc[0]), 1e-300), "s-", label=r"max loss gap / $L_{\mathrm{flow}}(T)$")
     eta_c = float((t["eta"] / t["factor"]).iloc[0])
-    ax.axvline(eta_c, color="k", ls="--", label="2/λ_max at init")
+    ax.axvline(eta_c, color="k", ls="--", label=r"$2/\lambda_{\max}$ at init")
     bad = t[~t["thm1_holds"]]
     if len(bad):
         ax.axvline(float(bad["eta"].min()), color="r", ls=":", label="Thm 1 bound first fails")
     sh = df[(df.series == "flow") & (df.quantity == "sharpness") & (df.seed == seed)]
     if len(sh):
-        ax.axvline(2.0 / float(sh["value"].max()), color="gray", ls="-.", label="2/λ_max, largest along the flow")
+        ax.axvline(2.0 / float(sh["value"].max()), color="gray", ls="-.", label=r"$2/\lambda_{\max}$, largest along the flow")
     ax.set(xscale="log", yscale="log", xlabel="step size η", title="gap vs step size (clipped at 1e3)")
     vals = np.concatenate([t["max_gap_param"].to_numpy(), (t["max_gap_loss"] / max(float(t["L_end_flow"].iloc[0]), 1e-300)).to_numpy()])
     vals = vals[np.isfinite(vals) & (vals > 0)]
