@@ -45,13 +45,13 @@ code{background:#f3f3f3;padding:0 3px}
 @media print{.scroll,pre{max-height:none;overflow:visible} details.claim{break-inside:avoid} th{position:static}}
 """
 
-# the margin's definition lives with the Verdict (gnndyn.theory.verdict.Verdict)
-MARGIN_NOTE = _verdict.MARGIN_NOTE
+# the margin's definition lives with the Verdict (gnndyn.theory.verdict.Verdict); this page writes nan as —
+MARGIN_NOTE = _verdict.MARGIN_NOTE.replace("nan:", "— (nan):")
 
 
 def _fmt(v: Any) -> str:
     if isinstance(v, bool):
-        return str(v)
+        return "yes" if v else "no"
     if isinstance(v, float):
         return "—" if math.isnan(v) else f"{v:.4g}"
     if v is None:
