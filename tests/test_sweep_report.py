@@ -59,3 +59,27 @@ def test_the_sweep_page_is_typeset_and_names_no_machine_path(tmp_path):
     assert "λ<sup>2ℓ+1−k</sup>" in legend and "_{" not in legend and "^(" not in legend  # the statements typeset
     assert str(tmp_path) not in page and "gnndyn sweep --resume sw</code>" in page
     assert page.count("<div class='scroll'>") == 3  # matrix, headline table, points: each scrolls in its box
+
+
+def test_a_claim_checked_twice_per_point_counts_once_per_point_and_a_null_axis_value_is_a_cell(tmp_path):
+    """keriven.prop1 is checked for the GNN and the MLP at every point: 2 points × 2 checks is 2/2, not 4/2;
+    a point where one of its two checks fails does not hold. A null axis value (NaN in the table) is one cell."""
+    root = tmp_path / "sw"
+    root.mkdir()
+    state = {"experiment": "gnn-vs-mlp", "axes": ["divergence_factor", "seed"], "updated": "2026-01-01T00:00:00+00:00",
+             "backend": {"name": "local", "workers": 1},
+             "config": {"grid": {"divergence_factor": [None, 1e6]}, "zip": [], "seeds": [0, 1], "base": {}}}
+    (root / "sweep.json").write_text(json.dumps(state))
+    pts = [("p0", None, 0), ("p1", None, 1), ("p2", 1e6, 0), ("p3", 1e6, 1)]
+    pd.DataFrame([{"point": p, "index": i, "status": "ok" if p != "p3" else "failed", "error": None,
+                   "wall_time_s": 1.0, "divergence_factor": df, "point.seed": sd,
+                   "summary: loss": [0.5, 0.7, 0.25, float("nan")][i]}
+                  for i, (p, df, sd) in enumerate(pts)]).to_parquet(root / "points.parquet")
+    rows = [_verdict(p, "prop1", True, 1e-12) for p in ("p0", "p1", "p2") for _ in range(2)]
+    rows[5] = _verdict("p2", "prop1", False, -0.5)  # p2's second check fails
+    pd.DataFrame(rows).to_parquet(root / "verdicts.parquet")
+    page = render_sweep_report(root)
+    assert _cells(page) == [["—", "2/2"], ["1e+06", "0/2"]]  # p3 failed: counts as not holding
+    headline = page[page.index("Headline quantities"):].split("</table>")[0]
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", headline)]
+    assert cells == ["—", "0.6 ± 0.1414", "1e+06", "0.25 (1 of 2 points)"]

@@ -47,7 +47,12 @@ def _cell_keys(state: dict[str, Any]) -> list[str]:
 
 
 def _cell_label(row: pd.Series, keys: list[str]) -> tuple:
-    return tuple(row[column_name(k)] for k in keys)
+    """The cell's values, with a missing value (null, NaN) as None: equal to itself, so its points are found."""
+    return tuple(None if _missing(row[column_name(k)]) else row[column_name(k)] for k in keys)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def _verdict_matrix(points: pd.DataFrame, verdicts: pd.DataFrame, keys: list[str]) -> str:
@@ -69,24 +74,31 @@ def _verdict_matrix(points: pd.DataFrame, verdicts: pd.DataFrame, keys: list[str
                 word = ", ".join(sorted(set(bad["status"]))) if not bad.empty else "—"
                 tds += f"<td class='{'bad' if not bad.empty else ''}'>{html.escape(word)}</td>"
                 continue
+            # one outcome per point: a claim checked several times at a point (for two models, at several
+            # layers) holds there when every check holds; it is not assessed there when any check was made on a
+            # diverged series
             diverged = v["details"].map(_on_diverged_series) if "details" in v else pd.Series(False, index=v.index)
-            assessed, nd = v[~diverged], int(diverged.sum())
+            per_point = pd.DataFrame({"point": v["point"], "holds": v["holds"], "applicable": v["applicable"],
+                                      "diverged": diverged}).groupby("point", sort=False).agg(
+                holds=("holds", "all"), applicable=("applicable", "all"), diverged=("diverged", "any"))
+            assessed, nd = per_point[~per_point["diverged"]], int(per_point["diverged"].sum())
             if assessed.empty:  # every point's verdict was computed on a diverged series
                 tds += "<td class='na'>not assessed</td>"
                 continue
             k, total = int(assessed["holds"].sum()), len(sel) - nd
             dagger = "†" if not assessed["applicable"].all() else ""
+            margins = v.loc[~diverged.to_numpy(), "margin"]
             if total == 1 and not nd:
                 cls, word = ("ok", "holds") if k == 1 else ("bad", "violated")
             else:
                 cls = "ok" if k == total else "bad" if k == 0 else "mixed"
                 word = f"{k}/{total}" + (f" ({nd} not assessed)" if nd else "")
-            tds += f"<td class='{cls}' title='margin {_e(float(assessed['margin'].min()))}'>{word}{dagger}</td>"
+            tds += f"<td class='{cls}' title='margin {_e(float(margins.min()))}'>{word}{dagger}</td>"
         rows.append(f"<tr>{tds}</tr>")
     legend = "".join(f"<li><b>{html.escape(n)}</b> — {maths_html(papers[n][0])}: <span class='stmt'>"
                      f"{maths_html(papers[n][1])}</span></li>" for n in names)
-    note = ("<p class='sub'>k/n: the claim holds at k of the cell's n points (seeds). † assumptions not met at some "
-            "point. A point that failed or is incomplete counts as not holding. <i>Not assessed</i>: the verdict was "
+    note = ("<p class='sub'>k/n: the claim holds at k of the cell's n points (seeds); a claim checked several times at "
+            "a point holds there when every check does. † assumptions not met at some point. A point that failed or is incomplete counts as not holding. <i>Not assessed</i>: the verdict was "
             "computed on a series whose training diverged (it counts neither way).</p>")
     return f"<div class='scroll'><table><tr>{head}</tr>{''.join(rows)}</table></div>{note}<ul>{legend}</ul>" if names else \
         "<p>No verdicts were recorded.</p>"
@@ -120,8 +132,10 @@ def _headline_table(points: pd.DataFrame, keys: list[str]) -> str:
             x = g[c].dropna()
             if x.empty:
                 tds += "<td>—</td>"
-            elif len(g) > 1:
-                tds += f"<td class='num'>{_e(float(x.mean()))} ± {_e(float(x.std(ddof=1)) if len(x) > 1 else 0.0)}</td>"
+            elif len(x) > 1:
+                tds += f"<td class='num'>{_e(float(x.mean()))} ± {_e(float(x.std(ddof=1)))}</td>"
+            elif len(g) > 1:  # the other points of the cell have no value (failed, incomplete)
+                tds += f"<td class='num'>{_e(float(x.iloc[0]))} (1 of {len(g)} points)</td>"
             else:
                 tds += f"<td class='num'>{_e(float(x.iloc[0]))}</td>"
         rows.append(f"<tr>{tds}</tr>")
