@@ -266,3 +266,27 @@ def test_compare_bound_on_all_nan_values_is_not_a_hold():
     holds, margin, i, ratio = compare_bound([math.nan, math.nan], [1.0, 1.0])
     assert not holds and math.isnan(margin) and math.isnan(ratio)
     assert compare_bound([0.5, 2.0], [1.0, 1.0])[:3] == (False, -1.0, 1)  # finite values unchanged
+
+
+def test_ctrl_c_in_a_run_leaves_a_folder_that_says_it_was_interrupted(tmp_path, monkeypatch):
+    """KeyboardInterrupt inside the experiment: what was recorded is kept, run.json says 'interrupted' (not a
+    final status: the folder is incomplete, a sweep runs the point again), the CLI exits 130 saying so."""
+    from gnndyn.experiments import base
+
+    exp = base.get_experiment("gnn-vs-mlp")
+
+    def stopped(spec, ctx):
+        ctx.recorder.add_values("gnn", 0, 0, {"loss": 1.0})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(base, "get_experiment", lambda name: base.Experiment(**{**exp.__dict__, "run": stopped}))
+    out = tmp_path / "R"
+    res = runner.invoke(app, ["run", "gnn-vs-mlp", "--set", "graph.n=60", "--out", str(out)])
+    assert res.exit_code == 130, res.output
+    assert "interrupted: what was recorded is in" in " ".join(res.output.split())
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "interrupted" and "KeyboardInterrupt" in run["error"] and "traceback" not in run
+    assert "figures" not in run["completed"] and "metrics" in run["completed"]
+    assert "interrupted" in RunStore(out).incomplete()
+    from gnndyn.sweep.identity import read_record
+    assert read_record(out)["status"] == "incomplete"

@@ -168,6 +168,11 @@ def _execute(spec, out: Optional[Path], *, default_out: Path, overwrite: bool = 
         raise typer.Exit(3)
     except GnndynError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        kept = (f"the earlier run in {out} was put back as it was" if overwrite else
+                f"what was recorded is in {out}, whose run.json says 'interrupted' (incomplete)")
+        err.print(f"interrupted: {kept}.", highlight=False, markup=False)
+        raise typer.Exit(130)
     except Exception as exc:  # noqa: BLE001  (an unexpected error: one message, not a traceback)
         import traceback
 

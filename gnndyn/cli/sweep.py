@@ -77,6 +77,10 @@ def sweep(
         outcome = execute(job)
     except GnndynError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        err.print(f"interrupted: the points that were running are incomplete, the finished ones are kept; to go on: "
+                  f"gnndyn sweep --resume {shlex.quote(str(job.root))}", highlight=False, markup=False)
+        raise typer.Exit(130)
     counts = outcome.counts()
     console.print(f"{len(outcome.points)} points ({len(outcome.ran)} run now): "
                   + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)

@@ -25,7 +25,7 @@ from gnndyn.errors import CorruptFileError, DivergenceError, GnndynError, resolv
 from gnndyn.progress import Task, task
 from gnndyn.spec import ExperimentSpec, apply_overrides, preflight, validate_spec
 from gnndyn.store.metrics import Recorder
-from gnndyn.store.run import RunStore
+from gnndyn.store.run import INTERRUPTED, RunStore
 from gnndyn.theory.verdict import Verdict, mark_diverged
 from gnndyn.training.divergence import divergence_policy
 
@@ -265,9 +265,12 @@ def _run_claimed(exp: Experiment, spec: ExperimentSpec, store: RunStore, *, figu
         result.verdicts.append(Verdict("training.finite", "gnndyn", "the loss and gradients stay finite", False,
                                        float("nan"), f"step {exc.step}", details={"message": str(exc)}))
         raise
+    except (KeyboardInterrupt, SystemExit) as exc:  # stopped from outside (Ctrl-C, a signal): not finished
+        status, error = INTERRUPTED, f"stopped from outside ({type(exc).__name__}) before it finished"
+        raise
     except BaseException as exc:
         status, error = "failed", "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        tb = None if isinstance(exc, (GnndynError, KeyboardInterrupt)) else "".join(traceback.format_exception(exc))
+        tb = None if isinstance(exc, GnndynError) else "".join(traceback.format_exception(exc))
         raise
     finally:
         divs = ctx.recorder.divergences
@@ -292,9 +295,9 @@ def _run_claimed(exp: Experiment, spec: ExperimentSpec, store: RunStore, *, figu
             store.write_table(name, df)
         completed.append("checks")
         record(status, error, result, **extra)
-        if figures and status != "failed":
+        if figures and status not in ("failed", INTERRUPTED):
             extra["figure_errors"] = draw_figures(exp, store)
-        if not figures or status != "failed":
+        if not figures or status not in ("failed", INTERRUPTED):
             completed.append("figures")
         record(status, error, result, **extra)
         from gnndyn.report import write_report

@@ -16,7 +16,7 @@ leaves a half-written file that looks whole. Files get the permissions of an ord
 user's umask (``0666 & ~umask``), not the private 0600 of a temporary file.
 
 ``run.json`` records the run's state from its start: ``status`` is ``running`` while it runs and
-``ok``, ``failed`` or ``diverged`` at the end; ``completed`` names the stages that finished
+``ok``, ``failed`` or ``diverged`` at the end (``interrupted`` when Ctrl-C or a signal stopped it: incomplete); ``completed`` names the stages that finished
 (``metrics``, ``checks``, ``figures``, ``report``). :meth:`RunStore.incomplete` says, in words, why
 a folder is not a finished run (``None`` when it is). A run folder is never written into unless it
 is new, empty, or the caller asked to replace it (:meth:`RunStore.claim`).
@@ -46,6 +46,9 @@ from gnndyn.store.metrics import SCHEMA
 #: the stages of a finished run, in the order they complete (recorded in run.json's ``completed``)
 STAGES = ("metrics", "checks", "figures", "report")
 FINAL_STATUSES = ("ok", "failed", "diverged")
+#: the status of a run stopped from outside (Ctrl-C, a signal) while it ran: not final, so the folder says it is
+#: incomplete (a sweep runs such a point again)
+INTERRUPTED = "interrupted"
 
 
 def _umask() -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gnndyn.errors import GnndynError, resolve
-from gnndyn.store.run import RunStore
+from gnndyn.store.run import INTERRUPTED, RunStore
 from gnndyn.sweep.backends import BACKENDS, run_backend
 from gnndyn.sweep.checks import (  # noqa: F401  (re-exported)
     FORMAT,
@@ -228,7 +228,13 @@ def execute(job: SweepJob, *, progress: bool = True) -> SweepOutcome:
                 if progress:
                     bar.advance(1)
 
-            run_backend(backend, tasks, workers, on_result, address=address)
+            try:
+                run_backend(backend, tasks, workers, on_result, address=address)
+            except KeyboardInterrupt:  # Ctrl-C: the running points stay incomplete; the folder says so
+                _refresh(root, points)
+                _write_state(root, cfg, info, points, INTERRUPTED, created)
+                finish(root, cfg, points)
+                raise
         messages = {p["id"]: p["error"] for p in todo}
         _refresh(root, points)
         for p in points:  # a point whose worker was lost before it wrote its record stays incomplete

@@ -71,6 +71,26 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     return {"id": task["id"], "status": status, "error": error, "wall_time_s": time.perf_counter() - t0}
 
 
-def init_worker(threads: int) -> None:
-    """Process-pool initializer: pin the worker's threads once."""
+def init_worker(threads: int, sweep_pid: int | None = None) -> None:
+    """Process-pool initializer: pin the worker's threads once; ignore Ctrl-C (the sweep's process stops its
+    workers) and, given ``sweep_pid``, exit when that process is gone (:func:`watch_sweep`)."""
+    import signal
+    import threading
+
     pin_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sweep_pid is not None:
+        threading.Thread(target=watch_sweep, args=(sweep_pid,), name="gnndyn-watch-sweep", daemon=True).start()
+
+
+def watch_sweep(pid: int, every: float = 1.0) -> None:
+    """Exit this worker (at once, leaving its point's folder incomplete) once the process ``pid`` is gone:
+    a sweep killed outright leaves no orphan writing into its folder."""
+    while True:
+        time.sleep(every)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the number now belongs to another user's process: ours is gone
+            os._exit(1)
