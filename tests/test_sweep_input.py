@@ -482,3 +482,22 @@ def test_a_dry_run_of_a_new_sweep_lists_its_points_as_pending(tmp_path):
     assert r.exit_code == 0, r.output
     assert r.text.count("pending") == 2 and "incomplete" not in r.text
     assert "2 of 2 points would run" in r.text and not out.exists()
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("metrics.parquet", b"PAR1 cut short", "not a readable Parquet file"),
+    ("checks.json", b'[{"name": ', "not readable JSON"),
+    ("checks.json", b'{"name": "x"}', "not a list of verdicts"),
+])
+def test_a_damaged_file_of_a_finished_point_is_named_with_the_way_out(tmp_path, name, content, problem):
+    out = tmp_path / "sw"
+    _fake_sweep(out, ["model.depth=1,2"], ["ok", "ok"])
+    point = sorted((out / "points").iterdir())[0]
+    (point / name).write_bytes(content)
+    r = _invoke(["sweep", "--resume", out])
+    assert r.exit_code == 2, r.output
+    flat = "".join(r.output.split())  # rich folds long paths anywhere
+    assert "".join(f"error: {point / name}: {problem}".split()) in flat and "Traceback" not in r.output
+    assert "".join((f"Delete that point's folder ({point}) and run gnndyn sweep --resume {out}: it runs that point "
+                    f"again and keeps the others.").split()) in flat
+    assert (point / name).read_bytes() == content

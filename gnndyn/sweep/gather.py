@@ -29,8 +29,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gnndyn.errors import CorruptFileError
 from gnndyn.store.metrics import SCHEMA
-from gnndyn.store.run import _atomic_write_bytes
+from gnndyn.store.run import _atomic_write_bytes, read_parquet
 
 METRIC_COLUMNS = tuple(SCHEMA.names)
 VERDICT_COLUMNS = ("name", "paper", "statement", "holds", "margin", "where", "applicable", "assumptions", "details")
@@ -75,11 +76,21 @@ def _point_columns(points: list[dict[str, Any]], keys: list[str], counts: list[i
     return cols
 
 
+def _damaged(root: Path, point: dict[str, Any], f: Path, problem: str) -> CorruptFileError:
+    """A point's file that cannot be read, with the sweep's way out: that point run again."""
+    return CorruptFileError(f, problem, f"the sweep's tables cannot be gathered with it. Delete that point's folder "
+                                        f"({root / 'points' / point['id']}) and run gnndyn sweep --resume {root}: "
+                                        f"it runs that point again and keeps the others")
+
+
 def gather_metrics(root: Path, points: list[dict[str, Any]], keys: list[str]) -> pa.Table:
     tables, counts = [], []
     for p in points:
         f = root / "points" / p["id"] / "metrics.parquet"
-        t = pq.read_table(f).cast(SCHEMA) if f.exists() else SCHEMA.empty_table()
+        try:
+            t = read_parquet(f).cast(SCHEMA) if f.exists() else SCHEMA.empty_table()
+        except (CorruptFileError, pa.ArrowException, ValueError) as exc:
+            raise _damaged(root, p, f, getattr(exc, "problem", None) or f"not a metrics table ({exc})") from None
         tables.append(t)
         counts.append(t.num_rows)
     base = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
@@ -101,8 +112,10 @@ def gather_verdicts(root: Path, points: list[dict[str, Any]], keys: list[str]) -
         f = root / "points" / p["id"] / "checks.json"
         try:
             checks = json.loads(f.read_text()) if f.exists() else []
-        except ValueError:
-            checks = []
+        except ValueError as exc:
+            raise _damaged(root, p, f, f"not readable JSON ({exc})") from None
+        if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+            raise _damaged(root, p, f, "not a list of verdicts")
         counts.append(len(checks))
         for c in checks:
             rows["name"].append(str(c.get("name", "")))
