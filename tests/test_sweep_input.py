@@ -501,3 +501,46 @@ def test_a_damaged_file_of_a_finished_point_is_named_with_the_way_out(tmp_path, 
     assert "".join((f"Delete that point's folder ({point}) and run gnndyn sweep --resume {out}: it runs that point "
                     f"again and keeps the others.").split()) in flat
     assert (point / name).read_bytes() == content
+
+
+def test_the_same_sweep_with_its_axes_in_another_order_continues_in_its_own_folders(tmp_path):
+    out = tmp_path / "sw"
+    _fake_sweep(out, ["model.depth=1,2", "operator.name=gossip,gcn"], ["ok"] * 4)
+    before = sorted(p.name for p in (out / "points").iterdir())
+    r = _invoke(["sweep", EXP, *BASE, "--grid", "operator.name=gossip,gcn", "--grid", "model.depth=1,2",
+                 "--out", out, "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "0 of 4 points would run" in r.text
+    assert sorted(p.name for p in (out / "points").iterdir()) == before
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda c: c.update(seeds=2), "config.seeds"),
+    (lambda c: c["grid"].update({"model.depth": 5}), "config.grid"),
+    (lambda c: c.update(figures="no"), "config.figures"),
+])
+def test_a_hand_edited_sweep_json_is_refused_with_the_field_named(tmp_path, edit, field):
+    out = tmp_path / "sw"
+    _fake_sweep(out, ["model.depth=1,2"], ["ok", "ok"])
+    state = json.loads((out / "sweep.json").read_text())
+    edit(state["config"])
+    (out / "sweep.json").write_text(json.dumps(state))
+    before = _tree(out)
+    r = _invoke(["sweep", "--resume", out, "--dry-run"])
+    assert r.exit_code == 2, r.output
+    assert "holds no readable sweep config (TypeError: " + field in r.text and "Traceback" not in r.output
+    assert _tree(out) == before
+
+
+def test_a_ray_address_where_nothing_answers_is_refused_before_anything_is_written(tmp_path):
+    import socket
+
+    pytest.importorskip("ray")
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "sw"
+    r = _invoke(["sweep", EXP, *BASE, *GRID, "--backend", "ray", "--address", f"127.0.0.1:{port}", "--out", out])
+    assert r.exit_code == 2, r.output
+    assert f"--address 127.0.0.1:{port}: no Ray cluster answers there" in r.text and "Nothing was written." in r.text
+    assert not out.exists()

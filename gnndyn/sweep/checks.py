@@ -45,7 +45,27 @@ def check_backend(backend: str | None, workers: Any = None, address: str | None 
                           f"here is {name!r}{origin}: add --backend ray, or drop --address.")
     if name == "ray":
         import_ray()
+        if address:
+            check_address(address)
     return name, workers if workers is not None else cores()
+
+
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """A Ray cluster address of the form ``host:port`` must answer a TCP connection within ``timeout``
+    seconds, before anything is written (Ray itself would retry for minutes). ``auto`` and ``ray://``
+    addresses are left to Ray."""
+    import socket
+
+    if address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as exc:
+        raise GnndynError(f"--address {address}: no Ray cluster answers there ({exc}); start one (ray start --head) "
+                          f"and give the address it prints, or drop --address to start a local one. Nothing was "
+                          f"written.") from None
 
 
 #: a value to suggest for an option the machine's error names without one

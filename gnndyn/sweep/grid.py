@@ -50,8 +50,21 @@ class SweepConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SweepConfig":
-        return cls(experiment=d["experiment"], base=dict(d.get("base") or {}), grid=dict(d.get("grid") or {}),
-                   zip=[dict(g) for g in d.get("zip") or []], seeds=d.get("seeds"), figures=bool(d.get("figures", True)))
+        """The config as :meth:`as_dict` stored it; a ``TypeError`` naming the field when a value has the wrong
+        shape (a file edited by hand)."""
+        grid, zips, seeds, figures = d.get("grid") or {}, d.get("zip") or [], d.get("seeds"), d.get("figures", True)
+        if not isinstance(grid, dict) or not all(isinstance(v, list) for v in grid.values()):
+            raise TypeError(f"config.grid must map each key to a list of values; got {grid!r}")
+        if not isinstance(zips, list) or not all(isinstance(g, dict) and all(isinstance(v, list) for v in g.values())
+                                                 for g in zips):
+            raise TypeError(f"config.zip must be a list of groups, each mapping keys to lists; got {zips!r}")
+        if seeds is not None and (not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                                          for x in seeds)):
+            raise TypeError(f"config.seeds must be a list of whole numbers or null; got {seeds!r}")
+        if not isinstance(figures, bool):
+            raise TypeError(f"config.figures must be true or false; got {figures!r}")
+        return cls(experiment=d["experiment"], base=dict(d.get("base") or {}), grid=dict(grid),
+                   zip=[dict(g) for g in zips], seeds=seeds, figures=figures)
 
     def axis_keys(self) -> list[str]:
         """Every key that varies over the sweep, in column order."""

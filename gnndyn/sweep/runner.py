@@ -125,6 +125,10 @@ def prepare(cfg: SweepConfig, out: str | Path | None, *, backend: str | None = "
         check_machine(cfg, pts, resumed=resumed)
     root = Path(out) if out is not None else None
     old = check_folder(cfg, root) if root is not None else None
+    if old is not None and list(old["config"].get("grid", {})) != list(cfg.grid):
+        # the same sweep with its axes given in another order: its points keep the folders they have
+        cfg = SweepConfig.from_dict(old["config"])
+        pts, points = _plan_points(cfg)
     if retry_failed and old is None:
         where = f"--out {root} holds no sweep yet" if root is not None else "no --out names a sweep"
         raise GnndynError(f"--retry-failed reruns the failed points of an existing sweep, but {where}, so no point "
