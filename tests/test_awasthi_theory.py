@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gnndyn.data.generators import random_regular
+from gnndyn.errors import GnndynError
 from gnndyn.models import teacher_student as ts
 from gnndyn.theory import awasthi as thy
 
@@ -203,7 +204,7 @@ def test_lemma2_on_a_run_and_chunked_updates():
     assert v.details["max_eta_lambda_max"] == pytest.approx(1 / (10 * math.pi), rel=1e-12)
     assert v.details["descent_condition_eta_lambda_le_1"] is True
     assert v.details["min_lambda_min"] == pytest.approx(float(torch.stack(lmin).min()), rel=1e-14)
-    with pytest.raises(Exception, match="points"):
+    with pytest.raises(GnndynError, match=r"update_curvature got 3 points but 2 steps and 2 γ's"):
         other.update_curvature([1, 2], torch.stack(lmax[:3], 1), torch.stack(lmin[:3], 1), [0.0, 0.5])
 
 

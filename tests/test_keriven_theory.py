@@ -74,14 +74,14 @@ def test_thm2_bound_equals_hand_computation_on_a_tiny_graph():
     # max-s form: the statement's closed form, with the proof's D_𝒳
     s = max(vals["s"])
     L = 4
-    if lam ** 2 * s < 1:
-        k = np.arange(L + 1)
-        lead = (c.D_X * c.D_loss * s ** (L + 1) + c.D_loss_prime) / 5
-        hand_max = lead * (c.D_rho * c.D_X * s ** (L + 1) * lam ** (k + 1) / (1 - lam ** 2 * s) + (lam * s) ** (L - k))
-        np.testing.assert_allclose(v.details["bound_max_s"], hand_max, rtol=1e-13)
-        # the printed statement has the same first term without D_𝒳
-        printed = lead * (c.D_rho * s ** (L + 1) * lam ** (k + 1) / (1 - lam ** 2 * s) + (lam * s) ** (L - k))
-        np.testing.assert_allclose(v.details["bound_max_s_printed"], printed, rtol=1e-13)
+    assert lam ** 2 * s < 1  # the closed form is finite on this point
+    k = np.arange(L + 1)
+    lead = (c.D_X * c.D_loss * s ** (L + 1) + c.D_loss_prime) / 5
+    hand_max = lead * (c.D_rho * c.D_X * s ** (L + 1) * lam ** (k + 1) / (1 - lam ** 2 * s) + (lam * s) ** (L - k))
+    np.testing.assert_allclose(v.details["bound_max_s"], hand_max, rtol=1e-13)
+    # the printed statement has the same first term without D_𝒳
+    printed = lead * (c.D_rho * s ** (L + 1) * lam ** (k + 1) / (1 - lam ** 2 * s) + (lam * s) ** (L - k))
+    np.testing.assert_allclose(v.details["bound_max_s_printed"], printed, rtol=1e-13)
 
 
 def test_thm2_closed_form_is_infinite_when_lambda2_s_reaches_1():

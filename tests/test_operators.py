@@ -86,10 +86,26 @@ def test_eigenvalue_one_is_simple_on_connected_graph(name, graph):
     assert f.assumption_1 == (name == "gossip")  # random walk is not symmetric, GCN not stochastic
 
 
-def test_dense_and_lanczos_agree(graph):
-    op = build_operator("gossip", graph)
+@pytest.mark.parametrize("name", ALL)
+def test_dense_and_lanczos_agree_with_the_eigenvalues_of_the_matrix(name, graph):
+    """λ from LAPACK on the symmetric form and from ARPACK on the deflated operator, against the
+    eigenvalues of S itself (``numpy.linalg.eigvals``, no symmetric form): with a Perron pair (μ₁, v₁),
+    λ = max |μ_i| over the others; without one, the spectral radius."""
+    op = build_operator(name, graph)
+    ev = np.linalg.eigvals(_dense(op))
+    if op.perron is not None:
+        mu1 = op.perron[0]
+        ref = float(np.max(np.abs(np.delete(ev, np.argmin(np.abs(ev - mu1))))))
+        ref_top = mu1
+    else:
+        ref = ref_top = float(np.max(np.abs(ev)))
     a, b = op.spectral(method="dense"), op.spectral(method="lanczos")
-    assert a.lambda_ == pytest.approx(b.lambda_, abs=1e-10)
+    assert (a.method, b.method) == ("dense", "lanczos")
+    for f in (a, b):
+        assert f.lambda_ == pytest.approx(ref, rel=1e-12, abs=1e-10)
+        assert abs(f.top_eigenvalue) == pytest.approx(ref_top, rel=1e-12)
+    assert a.lambda_ == pytest.approx(b.lambda_, rel=1e-12, abs=1e-10)
+    assert a.top_is_simple == b.top_is_simple and a.assumption_1 == b.assumption_1
 
 
 def test_disconnected_graph_gives_lambda_one_not_nan():

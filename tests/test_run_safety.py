@@ -12,7 +12,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -237,31 +236,35 @@ def test_recorder_flushes_at_series_end_and_every_few_seconds(tmp_path, monkeypa
     assert len(store.metrics()) == len(rec)
 
 
-_LONG = ["--set", "graph.n=150", "--set", "graph.p_in=0.2", "--set", "graph.p_out=0.04", "--set", "model.depth=4",
-         "--set", "model.width=4", "--set", "shallow_depth=2", "--set", "steps=4000", "--set", "early_steps=5",
+_KILLED_RUN = ["--set", "graph.n=150", "--set", "graph.p_in=0.2", "--set", "graph.p_out=0.04", "--set", "model.depth=4",
+         "--set", "model.width=4", "--set", "shallow_depth=2", "--set", "steps=400", "--set", "early_steps=5",
          "--set", "probe_every=50", "--set", "mlp=false"]
 
 
 def test_kill_9_keeps_what_was_measured_and_the_folder_says_incomplete(tmp_path):
+    """SIGKILL in the middle of training, right after the first rows reached disk (the recorder's first
+    flush kills the process: no race with the run's end)."""
     out = tmp_path / "K"
-    proc = subprocess.Popen([sys.executable, "-m", "gnndyn", "run", "backward-oversmoothing", "--out", str(out), *_LONG],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not (out / "metrics.parquet").exists():
-            assert proc.poll() is None, "the run ended before it was killed; make it longer"
-            assert time.monotonic() < deadline, "no metrics reached disk during the run"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    script = (
+        "import os, signal, sys\n"
+        "from gnndyn.store.metrics import Recorder\n"
+        "flush = Recorder.flush\n"
+        "def flush_then_die(self):\n"
+        "    flush(self)\n"
+        "    if self._flushed_rows:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "Recorder.flush = flush_then_die\n"
+        "from gnndyn.cli import main\n"
+        f"sys.argv = ['gnndyn', 'run', 'backward-oversmoothing', '--out', {str(out)!r}, *{_KILLED_RUN!r}]\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, timeout=300, check=False)
     assert proc.returncode == -signal.SIGKILL
     store = RunStore(out)
     assert store.read_json("run.json")["status"] == "running"
     df = store.metrics()
     assert len(df) > 0 and "loss" in set(df["quantity"])
+    assert 1 <= df["series"].nunique() < 4  # killed after the first series: the others never ran
     assert "stopped" in store.incomplete()
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 1 and "incomplete run" in _flat(res.output)
