@@ -3,6 +3,7 @@ grouped verdicts with counts, scrolling tables; and figures that keep every valu
 
 from __future__ import annotations
 
+import html
 import re
 
 import matplotlib
@@ -97,6 +98,16 @@ def test_a_killed_run_reads_as_stopped_not_as_a_run_without_claims(tmp_path):
     assert "status running when it stopped · wall time — (not finished)" in text
     assert "No claim was checked: the run stopped before its checks." in text and "checks no claim" not in text
     assert "None yet: the run stopped before its checks." in text
+
+
+def test_an_interrupted_run_has_one_banner_that_says_interrupted(tmp_path):
+    store = _fake_store(tmp_path / "stopped")
+    store.write_json("run.json", {**store.read_json("run.json"), "status": "interrupted", "completed": []})
+    page = render_report(store)
+    text = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", page).split()))
+    assert page.count("class='banner") == 1 and "This run's status" not in page
+    assert "run.json says status 'interrupted': the run was interrupted (Ctrl-C) before it finished" in text
+    assert "killed or crashed" not in text and text.count("only what was measured up to then is here") == 1
 
 
 def test_the_report_names_no_machine_path_and_no_python_words(tmp_path):

@@ -16,7 +16,7 @@ import math
 from typing import Any
 
 from gnndyn.report.maths import maths_html
-from gnndyn.store.run import RunStore
+from gnndyn.store.run import FINAL_STATUSES, RunStore
 from gnndyn.theory import verdict as _verdict
 
 _CSS = """
@@ -229,7 +229,7 @@ def render_report(store: RunStore) -> str:
     why = store.incomplete(include_report=False)
     if why:
         parts.append(f"<div class='banner incomplete' role='alert'><b>INCOMPLETE RUN</b> — this folder is not a finished "
-                     f"run: {html.escape(why)}. What is shown below is only what was recorded before it stopped.</div>")
+                     f"run: {html.escape(why)}.</div>")  # (each reason says what the folder holds)
     if run:
         parts.append(f"<p class='sub'>{maths_html(run.get('paper', ''))} — {maths_html(run.get('description', ''))}</p>")
         wall = run.get("wall_time_s")
@@ -244,7 +244,8 @@ def render_report(store: RunStore) -> str:
             parts.append(f"<div class='banner' role='alert'><b>TRAINING DIVERGED</b> — "
                          f"{html.escape(str(run.get('error') or '').rstrip('. '))}. Verdicts on diverged series are marked "
                          "“not assessed”; figures show the values up to the divergence.</div>")
-        elif run.get("status") not in (None, "ok", "running") or (status == "running" and not why):
+        elif run.get("status") not in (None, "ok") and (not why or run.get("status") in FINAL_STATUSES):
+            # (a status that is not final is what the incomplete banner says already)
             parts.append(f"<div class='banner'>This run's status is <b>{html.escape(str(run.get('status')))}</b>: "
                          "what is shown is what was recorded.</div>")
         fig_errors = run.get("figure_errors") or {}

@@ -280,7 +280,8 @@ class RunStore:
         run = self.run_record()
         status = run.get("status")
         if status not in FINAL_STATUSES:
-            why = (f"run.json says status {status!r}: the run was stopped (killed or crashed) before it finished; "
+            how = "interrupted (Ctrl-C)" if status == INTERRUPTED else "stopped (killed or crashed)"
+            why = (f"run.json says status {status!r}: the run was {how} before it finished; "
                    f"only what was measured up to then is here")
             aside = self.root.with_name(str(run.get("replaces"))) if run.get("replaces") else None
             if aside is not None and aside.is_dir():
@@ -290,7 +291,8 @@ class RunStore:
         done = set(run.get("completed", STAGES))
         missing = [s for s in (STAGES if include_report else STAGES[:3]) if s not in done]
         if missing:
-            return f"the run ended ({status}) but did not complete: {', '.join(missing)} missing"
+            return (f"the run ended ({status}) but did not complete: {', '.join(missing)} missing; what is here is "
+                    f"what it wrote before it stopped")
         gone = [f for stage, f in (("metrics", "metrics.parquet"), ("checks", "checks.json"))
                 if stage in done and not self.path(f).exists()]
         if gone:
