@@ -25,7 +25,7 @@ from gnndyn.models.deep_gnn import DeepGNN
 from gnndyn.models.losses import get_loss
 from gnndyn.operators.builders import build_operator
 from gnndyn.probes import measures
-from gnndyn.store.run import to_json
+from gnndyn.store.files import to_json
 from gnndyn.theory import keriven as thy
 
 N, D = 6, 3

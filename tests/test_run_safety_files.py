@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from gnndyn.cli import app
 from gnndyn.data.planetoid import load_planetoid
 from gnndyn.errors import CorruptFileError, GnndynError, UnsafeFileError
-from gnndyn.store.run import read_parquet
+from gnndyn.store.files import read_parquet
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -11,9 +11,9 @@
       report.html        self-contained report (images inline)
       run.json           provenance: versions, dtype, device, wall time, status, completion
 
-Every file is written to a temporary name in the same folder and renamed, so a killed run never
-leaves a half-written file that looks whole. Files get the permissions of an ordinary file under the
-user's umask (``0666 & ~umask``), not the private 0600 of a temporary file.
+Every file is written to a temporary name in the same folder and renamed (:mod:`gnndyn.store.files`), so a
+killed run never leaves a half-written file that looks whole. Files get the permissions of an ordinary file
+under the user's umask (``0666 & ~umask``), not the private 0600 of a temporary file.
 
 ``run.json`` records the run's state from its start: ``status`` is ``running`` while it runs and
 ``ok``, ``failed`` or ``diverged`` at the end (``interrupted`` when Ctrl-C or a signal stopped it: incomplete); ``completed`` names the stages that finished
@@ -28,9 +28,7 @@ types); a damaged file raises :class:`~gnndyn.errors.CorruptFileError` naming th
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gnndyn.errors import CorruptFileError, GnndynError
+from gnndyn.store.files import atomic_write_bytes, read_parquet, temp_beside, to_json
 from gnndyn.store.metrics import SCHEMA
 
 #: the stages of a finished run, in the order they complete (recorded in run.json's ``completed``)
@@ -49,67 +48,6 @@ FINAL_STATUSES = ("ok", "failed", "diverged")
 #: the status of a run stopped from outside (Ctrl-C, a signal) while it ran: not final, so the folder says it is
 #: incomplete (a sweep runs such a point again)
 INTERRUPTED = "interrupted"
-
-
-def _umask() -> int:
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
-def _mkstemp(path: Path) -> tuple[int, str]:
-    """A temporary file beside ``path`` with ordinary file permissions (0666 & ~umask)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_umask())
-    return fd, tmp
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _mkstemp(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "as_dict"):
-        return o.as_dict()
-    if hasattr(o, "model_dump"):
-        return o.model_dump(mode="json")
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, (set, frozenset)):
-        return sorted(o)
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
-
-
-def _clean(o: Any) -> Any:
-    """Make floats JSON-safe: NaN → null, ±inf → "inf"/"-inf"."""
-    if isinstance(o, float):
-        if math.isnan(o):
-            return None
-        if math.isinf(o):
-            return "inf" if o > 0 else "-inf"
-        return o
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    return o
-
-
-def to_json(obj: Any) -> str:
-    return json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -148,12 +86,12 @@ class RunStore:
     # writing
     def write_json(self, name: str, obj: Any) -> Path:
         p = self.root / name
-        _atomic_write_bytes(p, to_json(obj).encode())
+        atomic_write_bytes(p, to_json(obj).encode())
         return p
 
     def write_text(self, name: str, text: str) -> Path:
         p = self.root / name
-        _atomic_write_bytes(p, text.encode())
+        atomic_write_bytes(p, text.encode())
         return p
 
     def write_metrics(self, table: pa.Table) -> Path:
@@ -167,7 +105,7 @@ class RunStore:
 
     def _write_parquet(self, path: Path, table: pa.Table) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _mkstemp(path)
+        fd, tmp = temp_beside(path)
         os.close(fd)
         try:
             pq.write_table(table, tmp)
@@ -187,7 +125,7 @@ class RunStore:
             buf = io.BytesIO()
             fig.savefig(buf, format=ext, dpi=120, bbox_inches="tight")
             p = self.figures_dir / f"{name}.{ext}"
-            _atomic_write_bytes(p, buf.getvalue())
+            atomic_write_bytes(p, buf.getvalue())
             out.append(p)
         return out
 
@@ -385,17 +323,3 @@ def is_run_folder(root: str | os.PathLike) -> bool:
     """Whether ``root`` holds a gnndyn run (its ``spec.json`` or ``run.json``): the only folders ``--overwrite``
     may replace."""
     return (Path(root) / "spec.json").exists() or (Path(root) / "run.json").exists()
-
-
-def read_parquet(path: Path) -> pa.Table:
-    """Read a Parquet file gnndyn wrote. Python-pickled extension types are refused (they would run code:
-    pyarrow's ``PyExtensionType`` unpickles its metadata); a damaged file raises CorruptFileError."""
-    try:
-        schema = pq.read_schema(path)
-        bad = [f.name for f in schema if isinstance(f.type, pa.ExtensionType)]
-        if bad:
-            raise CorruptFileError(path, f"column(s) {', '.join(bad)} use a Python extension type, which gnndyn never "
-                                         f"writes and will not load (loading it could run code)")
-        return pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise CorruptFileError(path, f"not a readable Parquet file ({exc})") from None

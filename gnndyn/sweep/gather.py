@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from gnndyn.errors import CorruptFileError
 from gnndyn.store.metrics import SCHEMA
-from gnndyn.store.run import _atomic_write_bytes, read_parquet
+from gnndyn.store.files import atomic_write_bytes, read_parquet
 
 METRIC_COLUMNS = tuple(SCHEMA.names)
 VERDICT_COLUMNS = ("name", "paper", "statement", "holds", "margin", "where", "applicable", "assumptions", "details")
@@ -54,7 +54,7 @@ def axis_array(values: list[Any]) -> pa.Array:
 def write_parquet(path: Path, table: pa.Table) -> None:
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _with_columns(table: pa.Table, extra: dict[str, pa.Array]) -> pa.Table:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gnndyn.spec import ExperimentSpec
-from gnndyn.store.run import to_json
+from gnndyn.store.files import to_json
 
 COMPLETE = ("ok", "diverged")
 FAILED = "failed"

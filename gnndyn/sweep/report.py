@@ -27,7 +27,7 @@ import pandas as pd
 
 from gnndyn.report.html import _CSS
 from gnndyn.report.maths import maths_html
-from gnndyn.store.run import _atomic_write_bytes
+from gnndyn.store.files import atomic_write_bytes
 from gnndyn.sweep.gather import column_name
 from gnndyn.sweep.grid import SEED
 from gnndyn.sweep.identity import error_line
@@ -233,5 +233,5 @@ def render_sweep_report(root: str | Path) -> str:
 def write_sweep_report(root: str | Path) -> Path:
     """Write ``report.html`` in the sweep folder (atomically)."""
     p = Path(root) / "report.html"
-    _atomic_write_bytes(p, render_sweep_report(root).encode())
+    atomic_write_bytes(p, render_sweep_report(root).encode())
     return p
