@@ -190,6 +190,26 @@ def test_verdict_margin_sign_always_agrees_with_holds():
     assert not agg.holds and agg.margin == -0.1 and agg.details["places"] == ["a", "b"]
 
 
+@pytest.mark.parametrize("margins,holds,expected", [
+    ((0.3, math.inf), (True, True), 0.3),          # a vacuous bound is never the tightest of the held
+    ((math.inf, 0.3), (True, True), 0.3),
+    ((math.nan, 0.3), (True, True), 0.3),          # nothing compared: only when nothing else was
+    ((0.3, math.nan, 0.1), (True, True, True), 0.1),
+    ((math.nan, math.inf), (True, True), math.inf),
+    ((-0.5, -math.inf), (False, False), -math.inf),  # a non-finite violation is the worst
+    ((-math.inf, -0.5), (False, False), -math.inf),
+    ((math.nan, -0.5), (False, False), -0.5),
+    ((math.nan, 2.0), (False, True), math.nan),    # a violation before any holding verdict
+])
+def test_aggregate_takes_the_worst_margin_in_the_margin_order(margins, holds, expected):
+    vs = [Verdict("x", "p", "s", h, m, f"w{i}") for i, (m, h) in enumerate(zip(margins, holds))]
+    agg = aggregate(vs)
+    assert agg.margin == expected or (math.isnan(expected) and math.isnan(agg.margin))
+    i = next(i for i, v in enumerate(vs) if v.margin == agg.margin or (math.isnan(v.margin) and math.isnan(agg.margin)))
+    assert agg.where == f"w{i}; worst of {len(vs)} seeds (seed {i})"
+    assert agg.holds == all(holds) and agg.details["held"] == sum(holds)
+
+
 def test_margin_convention_is_defined_in_the_verdict_docstring():
     doc = Verdict.__doc__
     for phrase in ("signed slack", "absolute", "relative", "≥ 0", "``nan``", "``+inf``", "not assessed"):

@@ -115,12 +115,22 @@ def mark_diverged(v: Verdict, why: str) -> Verdict:
 
 def aggregate(verdicts: list[Verdict], *, label: str = "seed") -> Verdict:
     """One verdict for the same check over several seeds/configurations: holds if all hold; the
-    margin and place are those of the worst case; ``details`` counts how many held."""
+    margin and place are those of the worst case; ``details`` counts how many held.
+
+    The worst case is a violated verdict before any that holds, and within each the smallest margin in
+    the order of :class:`Verdict`'s convention: −inf (violated by a non-finite value) < any finite
+    margin < +inf (a vacuous bound). A ``nan`` margin (nothing compared) is the worst case only when
+    no verdict of the same outcome has a margin that was compared."""
     if not verdicts:
         raise ValueError("aggregate needs at least one verdict")
     if len(verdicts) == 1:
         return verdicts[0]
-    worst = min(range(len(verdicts)), key=lambda i: (verdicts[i].holds, verdicts[i].margin if math.isfinite(verdicts[i].margin) else 0.0))
+
+    def badness(i: int) -> tuple[bool, bool, float]:
+        m = verdicts[i].margin
+        return (bool(verdicts[i].holds), math.isnan(m), 0.0 if math.isnan(m) else m)
+
+    worst = min(range(len(verdicts)), key=badness)
     v = verdicts[worst]
     n_hold = sum(x.holds for x in verdicts)
     assumptions = {k: all(x.assumptions.get(k, True) for x in verdicts) for x in verdicts for k in x.assumptions}
