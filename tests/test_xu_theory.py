@@ -150,6 +150,8 @@ def test_monotone_runs():
     assert (0, 2, 0) in runs  # non-increasing 3 ≥ 2 ≥ 2, l'' = l
     assert (1, 3, 3) in runs  # non-decreasing 2 ≤ 2 ≤ 5, l'' = l'
     assert (3, 4, 3) in runs
+    # every monotone sub-run too (Thm 2 (iii): "if there exist l, l'"), and nothing that is not monotone
+    assert runs == sorted({(0, 1, 0), (0, 2, 0), (1, 2, 1), (1, 2, 2), (2, 3, 3), (1, 3, 3), (3, 4, 3)})
 
 
 # ------------------------------------------------------------------------------------------ Thm 3

@@ -77,13 +77,18 @@ def check_pythagoras(errors: Sequence[tuple], *, rtol: float = 1e-9) -> Verdict:
                             "tolerance_at_worst": float(tol[j])})
 
 
-def check_original_inequality(losses: np.ndarray, L_star: float, *, label: str) -> tuple[Verdict, Verdict]:
+def check_original_inequality(losses: np.ndarray, L_star: float, *, label: str,
+                              rtol: float = 1e-12) -> tuple[Verdict, Verdict]:
     """Two verdicts along one run: (1) App. A.1.3's inequality (a − b)² ≥ a² − b² — holds iff false at no
     step; (2) the blog's claim that it can only hold when L* ≥ L — checked at every step where it held,
-    with the case L* = 0 (b = 0, where it holds with equality) reported apart, since the blog omits it."""
+    with the case L* = 0 (b = 0, where it holds with equality) reported apart, since the blog omits it.
+
+    Both read the measured losses with the same rounding slack ``rtol``: (1) allows rtol·a²
+    (:func:`original_inequality`), which admits a/b up to 1 + rtol/2 + O(rtol²), i.e. L up to
+    L*(1 + rtol + O(rtol²)); so (2) counts a held step with L ≤ L*(1 + 2 rtol) as L* ≥ L."""
     losses = np.asarray(losses, float)
     zero_star = L_star <= 1e-12 * max(float(losses.max()), 1e-300)  # rounding level: b = 0
-    lhs, rhs, ok = original_inequality(losses, 0.0 if zero_star else L_star)
+    lhs, rhs, ok = original_inequality(losses, 0.0 if zero_star else L_star, rtol=rtol)
     n_false = int((~ok).sum())
     worst = int(np.argmin(lhs - rhs))
     v1 = Verdict("xu.appA13.inequality", f"{PAPER}, App. A.1.3 (last inequality on p. 18)",
@@ -91,11 +96,12 @@ def check_original_inequality(losses: np.ndarray, L_star: float, *, label: str) 
                  n_false == 0, float(lhs[worst] - rhs[worst]), f"step {worst} of {label}",
                  details={"false_steps": n_false, "steps": int(losses.size), "L_star": L_star, "L_star_is_zero": zero_star})
     held = np.flatnonzero(ok)
-    explained = (losses[held] <= L_star) | zero_star
+    star_ge_L = losses[held] <= L_star * (1 + 2 * rtol)
+    explained = star_ge_L | zero_star
     v2 = Verdict("blog.inequality_only_if", f"{BLOG}, 'A minor mistake in the original paper'",
                  "the original inequality can hold only when L* ≥ L (gnndyn adds: or L* = 0, where it is an equality)",
                  bool(explained.all()), float("nan"), label,
-                 details={"held_steps": int(held.size), "held_with_L_star_ge_L": int((losses[held] <= L_star).sum()),
+                 details={"held_steps": int(held.size), "held_with_L_star_ge_L": int(star_ge_L.sum()),
                           "held_only_because_L_star_is_zero": int(held.size if zero_star else 0)})
     return v1, v2
 

@@ -106,22 +106,19 @@ def check_rate_bound(name: str, paper: str, statement: str, times: np.ndarray, l
 
 
 def monotone_runs(values: Sequence[float], tol: float) -> list[tuple[int, int, int]]:
-    r"""Maximal runs l < l' of :math:`L^*_l, ..., L^*_{l'}` that are non-increasing or non-decreasing (within
-    ``tol``), each with its :math:`l''` of Thm 2 (iii): l for non-increasing, l' for non-decreasing."""
+    r"""Every l < l' for which :math:`L^*_l, ..., L^*_{l'}` is non-increasing or non-decreasing (within ``tol``),
+    each with its :math:`l''` of Thm 2 (iii): l for non-increasing, l' for non-decreasing. Eq. (12) is claimed
+    for every such pair ("if there exist l, l'"), not only for the maximal runs: a sub-run has its own
+    :math:`L^*_{l''}` and fewer rate terms, so the maximal run does not imply it. A flat stretch is both."""
     v = list(values)
-    out: list[tuple[int, int, int]] = []
+    out: set[tuple[int, int, int]] = set()
     for sign in (+1, -1):  # +1: non-increasing (L*_l ≥ L*_{l+1}), -1: non-decreasing
-        l = 0
-        while l < len(v) - 1:
+        for l in range(len(v) - 1):
             r = l
             while r < len(v) - 1 and sign * (v[r] - v[r + 1]) >= -tol:
                 r += 1
-            if r > l:
-                out.append((l, r, l if sign > 0 else r))
-                l = r
-            else:
-                l += 1
-    return sorted(set(out))
+                out.add((l, r, l if sign > 0 else r))
+    return sorted(out)
 
 
 STATEMENT_THM1 = "L_T − L*_H ≤ (L_0 − L*_H)·exp(−4 λ_T^(H) σ²_min(X(S^H)_{*I}) T)"
@@ -152,7 +149,7 @@ def check_thm2(times, losses, blocks, Y, widths, lam_times, lam, *, dynamics: st
       :math:`\lambda^{(1:H)}_T = \min_{0\le l\le H}\lambda^{(l)}_T`;
     * (ii), eq. (11), for each H' = 0..H: :math:`L^* = L^*_{H'}` (plain H'-layer optimum),
       rate :math:`4\lambda^{(H')}_T\sigma^2_{\min}(G_{H'})`;
-    * (iii), eq. (12), for each maximal monotone run l < l' of :math:`L^*_0..L^*_H`: :math:`L^* = L^*_{l''}`,
+    * (iii), eq. (12), for each l < l' with :math:`L^*_l..L^*_{l'}` monotone (:func:`monotone_runs`): :math:`L^* = L^*_{l''}`,
       rate :math:`4\sum_{k=l}^{l'}\lambda^{(k)}_T\sigma^2_{\min}(G_k)`.
 
     Returns {"i": (Verdict, bound), "ii": [(H', Verdict, bound)], "iii": [((l, l', l''), Verdict, bound)],
@@ -160,9 +157,11 @@ def check_thm2(times, losses, blocks, Y, widths, lam_times, lam, *, dynamics: st
     """
     H = len(widths)
     opt_multi = opt_multi or global_optimum(blocks, Y, widths, multiscale=True)
-    lam_multi = np.min(lam[:, : H + 1], axis=1, keepdims=True)
+    # λ^(1:H)_T = min_l λ^(l)_T, each λ^(l) at or below its own resolution counting as 0 (as in (ii))
     res_all = np.broadcast_to(np.asarray(lam_resolution, float), (lam.shape[1],))
-    res_multi = float(res_all[int(np.argmin(lam[:, : H + 1].min(axis=0)))])
+    cols = lam[:, : H + 1]
+    lam_multi = np.min(np.where(cols > res_all[: H + 1], cols, 0.0), axis=1, keepdims=True)
+    res_multi = 0.0
     v_i, b_i = check_rate_bound(
         "xu.thm2.i", f"{PAPER}, Thm 2 (i), eq. (10)",
         "L_T − L*_{1:H} ≤ (L_0 − L*_{1:H})·exp(−4 λ_T^(1:H) σ²_min((G_H)_{*I}) T)",

@@ -147,7 +147,8 @@ def thm3_terms_kron(model: XuGNN, data: XuData, objective: XuObjective) -> Thm3T
 
 def check_thm3(records: Sequence[tuple[str, Thm3Terms]], *, rtol: float = 1e-10) -> Verdict:
     r"""Thm 3 (eqs. (15)/(16)): the formula's dL/dt equals −‖∇L‖² (autograd) at every checked point,
-    to relative error ``rtol`` (machine precision up to the conditioning of the sums)."""
+    to relative error ``rtol`` (machine precision up to the conditioning of the sums). The margin is
+    **relative**: rtol − the largest relative error, at the point where it is largest."""
     if not records:
         raise GnndynError("check_thm3 needs at least one evaluated point.")
     errs = np.array([t.rel_err for _, t in records])
