@@ -146,6 +146,14 @@ def test_rate_bound_equality_is_non_strict():
     assert not v.assumptions["λ_T > 0 at the end of the run"] and not v.applicable
 
 
+def test_rate_bound_refuses_a_run_not_recorded_from_its_start():
+    """Xu et al. eq. (8) compares L_T with L_0 at T = 0: a record starting at T = 1 would misread L_1 as L_0."""
+    t = np.array([1.0, 2.0])
+    with pytest.raises(GnndynError, match=r"first recorded time is T = 1; record the run from its start"):
+        check_rate_bound("n", "p", "s", t, np.array([3.0, 2.0]), 1.0, t, np.ones((2, 1)), [0], [1.0],
+                         dynamics="flow", label="late")
+
+
 def test_thm1_sigma_small_variant_and_failed_assumptions():
     """Xu et al. Thm 1, eq. (8) with σ_min = 0 (rank-deficient G): rate 0; with σ_small (2501.14440 Rem. 3.4) rate 4λσ²_small."""
     opt = _opt(1.0, 0.0, sigma_small=1.0)

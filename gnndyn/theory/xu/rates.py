@@ -69,6 +69,9 @@ def check_rate_bound(name: str, paper: str, statement: str, times: np.ndarray, l
     times, losses = np.asarray(times, float), np.asarray(losses, float)
     if times.size == 0:
         raise GnndynError(f"{name}: no recorded losses to check.")
+    if times[0] != 0.0:
+        raise GnndynError(f"{name}: the bound compares L_T with L_0 at T = 0, but the first recorded time is "
+                          f"T = {times[0]:.6g}; record the run from its start (step 0).")
     bound, rate = bound_curve(times, losses, L_star, lam_times, lam, lam_index, sigma2)
     gap = losses - L_star
     atol = rtol * max(abs(losses[0]), abs(L_star), 1e-300)
