@@ -132,7 +132,8 @@ def check_gd_hypothesis(problem: Problem, Ws0: Weights) -> Verdict:
 
 def check_thm51(problem: Problem, path: Path, *, floor_rel: float = FLOOR_REL, M: dict | None = None) -> Verdict:
     """Thm 5.1's contraction at every step of a gradient-descent path. Assumptions: Thm 3.1's start, the GD start
-    condition, and (only if ``M`` is given) the estimated step condition."""
+    condition, the M-free term of the step condition, η < 2m/(βσ²_small) (the factor 1 − βσ²_small η/(2m) is positive),
+    and (only if ``M`` is given) the whole step condition with M estimated from below."""
     if path.rule != "gd" or path.eta is None:
         raise GnndynError(f"check_thm51 needs a gradient-descent path (rule 'gd'); got rule {path.rule!r}.")
     Ws0, eta = path.start, path.eta
@@ -140,6 +141,7 @@ def check_thm51(problem: Problem, path: Path, *, floor_rel: float = FLOOR_REL, M
     a = printed_assumptions(problem, Ws0)
     a["16L(W(0))/r² < βσ²_small/m"] = hypothesis(problem, Ws0, factor=16.0)["margin"] > 0
     det = {"eta": eta, "factor": q, "rate_bound": rate(problem, Ws0), "error": path.error}
+    a["η < 2m/(βσ²_small) (factor in (0, 1))"] = q > 0
     if M is not None:
         b = step_bound(problem, Ws0, M["M_estimate"])
         a["η < step bound (M estimated from below)"] = eta < b["eta_max"]
@@ -189,21 +191,31 @@ def remark52_iterations(problem: Problem, Ws0: Weights, eta: float, eps: float) 
 
 
 def check_remark52(problem: Problem, path: Path, eps: float) -> Verdict:
-    """Remark 5.2's iteration count against the first measured k with 𝓛(W^(k)) − L̃_H < ε."""
+    r"""Remark 5.2: :math:`\mathcal L(W^{(k)}) - \tilde L_H < \varepsilon` for every k > k_pred =
+    :math:`\log(L(W^{(0)})/\varepsilon)/\log(2m/(2m - \beta\sigma^2_{small}\eta))` (:func:`remark52_iterations`).
+
+    The first promised step is k₁ = ⌊k_pred⌋ + 1 (k > k_pred, strictly). Measured: k_measured, the first step from which
+    the excess stays below ε to the end of the path (∞ if it ends at or above ε). The remark holds when every recorded
+    step k ≥ k₁ is below ε, i.e. k_measured ≤ k₁, or the path ends before k₁ (nothing promised yet); margin k₁ −
+    k_measured in steps (nan when the excess never settles below ε)."""
     if path.rule != "gd" or path.eta is None:
         raise GnndynError(f"check_remark52 needs a gradient-descent path; got rule {path.rule!r}.")
     k_pred = remark52_iterations(problem, path.start, path.eta, eps)
+    k_first = math.floor(k_pred) + 1 if math.isfinite(k_pred) else math.inf
     ex = path.losses - problem.L_tilde
-    below = np.flatnonzero(ex < eps)
-    k_meas = float(np.rint(path.times[below[0]] / path.eta)) if below.size else math.inf
+    steps = np.rint(path.times / path.eta)
+    above = np.flatnonzero(~(ex < eps))
+    k_meas = (float(steps[above[-1] + 1]) if above[-1] + 1 < steps.size else math.inf) if above.size else float(steps[0])
+    last = float(steps[-1])
     a = {"16L(W(0))/r² < βσ²_small/m": hypothesis(problem, path.start, factor=16.0)["margin"] > 0,
          **printed_assumptions(problem, path.start)}
-    reached = below.size > 0 or (math.isfinite(k_pred) and k_pred > path.times[-1] / path.eta)
-    holds = (k_meas <= math.ceil(k_pred)) if below.size else (not math.isfinite(k_pred) or k_pred >= path.times[-1] / path.eta)
+    holds = k_meas <= k_first or last < k_first
+    below = np.flatnonzero(ex < eps)
     return Verdict("patel.remark5.2", f"{PAPER}, Remark 5.2", "L(W^(k)) < ε once k > log(L(W^(0))/ε)/log(2m/(2m − βσ²_small η))",
-                   bool(holds), float(k_pred - k_meas) if math.isfinite(k_meas) else math.nan, f"ε = {eps:g}", a,
-                   all(a.values()), {"k_predicted": k_pred, "k_measured": k_meas, "eta": path.eta, "run_steps":
-                                     float(path.times[-1] / path.eta), "judged": bool(reached)})
+                   bool(holds), float(k_first - k_meas) if math.isfinite(k_meas) else math.nan, f"ε = {eps:g}", a,
+                   all(a.values()), {"k_predicted": k_pred, "k_first_promised": float(k_first), "k_measured": k_meas,
+                                     "k_first_below": float(steps[below[0]]) if below.size else math.inf,
+                                     "eta": path.eta, "run_steps": last, "judged": bool(last >= k_first)})
 
 
 __all__ = ["DENSE_HESSIAN", "check_gd_hypothesis", "check_remark52", "check_step_condition", "check_thm51", "contraction",
