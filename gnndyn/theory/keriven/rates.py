@@ -99,10 +99,16 @@ def thm3_exponent(q: int, alpha: float, case: int) -> float:
 
 
 def admissible(q: int, alpha: float) -> dict[str, bool]:
-    """Which α-conditions hold: Cor 1's, Thm 3/4's (ξ_q(α) > 0), Thm 3 case 2(b)'s (α < 1/3)."""
+    """Which α-conditions hold: Cor 1's, Thm 3/4's (ξ_q(α) > 0 on α < 1 + 1/(2q) − √(1 + 1/(4q²)), eq. (37)),
+    Thm 3 case 2(b)'s (α < 1/3).
+
+    Thm 3/4's range is eq. (37)'s, not the sign of ξ_q alone: ξ_q is positive again for
+    1 < α < (2q + 1 + √(4q² + 1))/(2q) (both of eq. (11)'s factors negative), where the proof's β-window
+    qα/(1−α) < β < 1 − qα is empty; α = 1 (s = 1/λ) is outside every range."""
+    _check_q(q)
     return {
         "Cor 1: α < 1 − √(1 − 1/q)": bool(alpha < alpha_max_cor1(q)) if q > 1 else bool(alpha < 1),
-        "Thm 3/4: ξ_q(α) > 0": bool(xi(q, alpha) > 0),
+        "Thm 3/4: ξ_q(α) > 0": bool(alpha < alpha_max_thm3(q)),
         "Thm 3 case 2(b): α < 1/3": bool(alpha < 1 / 3),
     }
 
