@@ -252,3 +252,29 @@ def test_tidy_ticks_thins_labels_that_would_overlap_and_keeps_the_others():
     assert [t.get_text() for t in c.get_xticklabels()] == before_c  # a readable axis is left as it was
     assert len([t for t in b.get_xticklabels() if t.get_text()]) >= 2
     plt.close(fig)
+
+
+def test_tidy_ticks_keeps_numbers_on_a_log_axis_spanning_less_than_a_decade():
+    """On 1.2·10⁻³ … 8·10⁻³ no power of ten is in view: matplotlib's minor labels (2, 3, 4, 6 ×10⁻³) are the
+    axis's only numbers. Where they collide they are thinned (to 2 and 5 ×10⁻³), not dropped."""
+    from gnndyn.report.plots import tidy_ticks
+
+    fig, ax = plt.subplots(figsize=(3, 2.5))
+    ax.plot([1.2e-3, 8e-3], [1, 1], "o-")
+    ax.set_xscale("log")
+    for t in ax.get_xticklabels(which="both"):
+        t.set_fontsize(12)
+    fig.tight_layout()
+
+    def labelled():
+        fig.canvas.draw()
+        lo, hi = ax.get_xlim()
+        ticks = ax.xaxis.get_major_ticks() + ax.xaxis.get_minor_ticks()
+        return sorted(round(t.get_loc(), 12) for t in ticks
+                      if t.label1.get_visible() and t.label1.get_text() and lo <= t.get_loc() <= hi)
+
+    assert _overlapping(fig)
+    tidy_ticks(fig)
+    assert _overlapping(fig) == []
+    assert labelled() == [2e-3, 5e-3]
+    plt.close(fig)

@@ -175,10 +175,32 @@ def log_bar_limits(ax, values) -> None:
         ax.set_ylim(v.min() / 5, v.max() * 2)
 
 
-def tidy_ticks(fig, *, rounds: int = 3) -> None:
+_MINOR_STEPS = ((2.0, 5.0), (3.0,))  # minor label sets tried in turn on a log axis with < 2 decades shown
+
+
+def _thin_log_minor(axis) -> None:
+    """One thinning step for the minor labels of a log axis. Where two or more decades (major labels) are in
+    view the minor labels go. Where fewer are, the minor labels are the only numbers on the axis: they are
+    thinned to 2 and 5 per decade, then to 3, and go only when even that overlaps."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
+    lo, hi = sorted(axis.get_view_interval())
+    majors = [v for v in axis.get_majorticklocs() if lo <= v <= hi]
+    step = getattr(axis, "_gnndyn_minor_step", -1) + 1
+    if len(majors) >= 2 or step >= len(_MINOR_STEPS):
+        axis.set_minor_formatter(NullFormatter())
+        return
+    axis._gnndyn_minor_step = step
+    axis.set_minor_locator(LogLocator(base=10.0, subs=_MINOR_STEPS[step]))
+    axis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(np.inf, np.inf)))
+
+
+def tidy_ticks(fig, *, rounds: int = 4) -> None:
     """Tick labels that would overlap are thinned, after the figure is laid out: on a log axis the minor
-    labels go (matplotlib labels some minor ticks on an axis spanning about a decade: 2×10⁻³ 3×10⁻³ …); on a
-    linear one the major ticks are halved (long labels such as 0.0001 0.0002 …), up to ``rounds`` times."""
+    labels go where two decades or more are labelled (matplotlib labels some minor ticks on an axis
+    spanning about a decade: 2×10⁻³ 3×10⁻³ …) and are thinned where they are the axis's only numbers (see
+    :func:`_thin_log_minor`); on a linear one the major ticks are halved (long labels such as 0.0001
+    0.0002 …), up to ``rounds`` times."""
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     for _ in range(rounds):
@@ -196,7 +218,7 @@ def tidy_ticks(fig, *, rounds: int = 3) -> None:
                     continue
                 if axis.get_scale() == "log" and axis.get_minor_formatter() is not None and \
                         not isinstance(axis.get_minor_formatter(), NullFormatter):
-                    axis.set_minor_formatter(NullFormatter())
+                    _thin_log_minor(axis)
                 elif axis.get_scale() == "linear":
                     inside = [v for v in axis.get_majorticklocs()
                               if min(axis.get_view_interval()) <= v <= max(axis.get_view_interval())]
