@@ -61,6 +61,21 @@ def test_flow_vs_descent_smoke(tmp_path, planetoid_root):
     assert not gd.holds and not gd.applicable  # the largest step (2.5 · 2/λ_max) breaks the bound
     tab = store.table("step_sizes")
     assert tab.sort_values("factor")["thm1_holds"].iloc[0]  # the smallest step keeps it
+    assert result.summary["gradient descent stopped as diverged (seed 0)"] == "none"  # 2 steps at 2.5: no blow-up yet
+
+
+def test_flow_vs_descent_names_the_runs_that_diverged(tmp_path, planetoid_root):
+    """Over a 3× longer horizon η = 2.5·2/λ_max blows up (loss > 10⁶ L₀) at step 3 of 5: the run still ends
+    "ok" (where descent diverges is what it measures), the table and the summary name that run and its step,
+    and the figure is drawn."""
+    store, result, v = _run("flow-vs-descent", tmp_path, planetoid_root, horizon=12.0)
+    tab = store.table("step_sizes").sort_values("factor")
+    stopped = tab[tab["diverged_at"].notna()]
+    assert list(stopped["factor"]) == [2.5] and int(stopped["diverged_at"].iloc[0]) == 3
+    assert result.summary["gradient descent stopped as diverged (seed 0)"] == "η·λ_max/2 = 2.5 at step 3"
+    loss = store.metrics().query("series == 'gd-c=2.5' and quantity == 'loss'")
+    assert sorted(loss["step"]) == [0, 1, 2]  # what came before the divergent step is kept, that step is not
+    assert {"flow_vs_descent"} <= {p.stem for p in store.figures()}
     assert v["gd.first_order"][0].holds  # gradient descent is a first-order discretization of the flow
     assert all(x.holds for x in v["blog.pythagoras"])
     assert not any(x.holds for x in v["xu.appA13.inequality"])  # I = all nodes: L* > 0, false at every step

@@ -234,6 +234,11 @@ def run_flow_vs_descent(spec: FlowVsDescentSpec, ctx: RunContext) -> ExperimentR
         if len(small) >= 2 and (small["max_gap_param"] > 0).all():
             slope = float(np.polyfit(np.log(small["eta"]), np.log(small["max_gap_param"]), 1)[0])
             fo_slopes.append(slope)
+        stopped = tab[tab["diverged_at"].notna()]
+        # where gradient descent diverges is what this experiment measures: the runs are named here and in the
+        # table (diverged_at) rather than turning the run's status to "diverged"
+        summary[f"gradient descent stopped as diverged (seed {seed})"] = ", ".join(
+            f"η·λ_max/2 = {r.factor:g} at step {int(r.diverged_at)}" for r in stopped.itertuples()) or "none"
         fails = tab[~tab["thm1_holds"]]
         thm = "Thm 2 (i)" if spec.multiscale else "Thm 1"
         summary[f"smallest η·λ_max/2 at which {thm}'s bound fails for GD (seed {seed})"] = \
@@ -260,13 +265,22 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
     df = store.metrics()
     tab = store.table("step_sizes")
     seed = int(df["seed"].min())
+    factor = store.spec().get("divergence_factor")
+    diverged = {f"gd-c={c:g}" for c in tab[(tab.seed == seed) & tab["diverged_at"].notna()]["factor"]}
+    if factor is None:
+        stop = "a non-finite loss"
+    else:
+        e = math.log10(factor)
+        stop = "loss > " + (rf"$10^{{{round(e)}}}$" if abs(e - round(e)) < 1e-12 else f"{factor:g}") + "·L₀ or non-finite"
     fig, axes = new_figure(3, width=4.8)
     ax = axes[0]
     fl = df[(df.series == "flow") & (df.quantity == "loss") & (df.seed == seed)].sort_values("time")
     ax.plot(fl["time"], fl["value"], "k-", lw=2.5, label="gradient flow")
     for s in sorted(df[df.series.str.startswith("gd-c=")]["series"].unique(), key=lambda x: float(x.split("=")[1])):
         d = df[(df.series == s) & (df.quantity == "loss") & (df.seed == seed)].sort_values("time")
-        ax.plot(d["time"], d["value"], lw=1, label=s.replace("gd-c=", "GD, ηλ/2="))
+        (line,) = ax.plot(d["time"], d["value"], lw=1, label=s.replace("gd-c=", "GD, ηλ/2="))
+        if s in diverged and len(d):  # the run stopped here: its last recorded loss, not where it would end
+            ax.plot(d["time"].iloc[-1], d["value"].iloc[-1], "x", color=line.get_color(), ms=6, mew=1.5)
     if len(fl):  # diverging runs would flatten everything else: keep 3 decades above the flow's start
         ax.set_ylim(float(fl["value"].min()) / 3, float(fl["value"].max()) * 1e3)
     ax.set(yscale="log", xlabel="t (= kη for GD)", ylabel="L", title="loss along flow and descent")
@@ -275,15 +289,24 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
     for s in sorted(df[df.quantity == "gap_param"]["series"].unique(), key=lambda x: float(x.split("=")[1])):
         d = df[(df.series == s) & (df.quantity == "gap_param") & (df.seed == seed)].sort_values("time")
         d = d[d["value"] > 0]
-        ax.plot(d["time"], d["value"], label=s.replace("gd-c=", "ηλ/2="))
+        (line,) = ax.plot(d["time"], d["value"], label=s.replace("gd-c=", "ηλ/2="))
+        if s in diverged and len(d):
+            ax.plot(d["time"].iloc[-1], d["value"].iloc[-1], "x", color=line.get_color(), ms=6, mew=1.5)
         lows += d["value"].tolist()
     ax.set(yscale="log", xlabel="t", ylabel=r"$\|\theta_{\mathrm{GD}} - \theta_{\mathrm{flow}}\|\,/\,\|\theta_{\mathrm{flow}}\|$", title="GD–flow gap at t = kη (clipped at 1e2)")
     if lows:
         ax.set_ylim(min(lows) / 2, 1e2)
     ax = axes[2]
     t = tab[tab.seed == seed].sort_values("factor")
-    ax.plot(t["eta"], t["max_gap_param"], "o-", label="max parameter gap")
-    ax.plot(t["eta"], t["max_gap_loss"] / max(float(t["L_end_flow"].iloc[0]), 1e-300), "s-", label=r"max loss gap / $L_{\mathrm{flow}}(T)$")
+    loss_gap = t["max_gap_loss"] / max(float(t["L_end_flow"].iloc[0]), 1e-300)
+    (p1,) = ax.plot(t["eta"], t["max_gap_param"], "o-", label="max parameter gap")
+    (p2,) = ax.plot(t["eta"], loss_gap, "s-", label=r"max loss gap / $L_{\mathrm{flow}}(T)$")
+    div = t["diverged_at"].notna().to_numpy()
+    if div.any():  # a diverged run's gaps are maxima up to its stop only: hollow markers over a shaded range
+        for y, p in ((t["max_gap_param"], p1), (loss_gap, p2)):
+            ax.plot(t["eta"][div], y[div], p.get_marker(), color="white", mec=p.get_color(), ms=p.get_markersize())
+        ax.axvspan(float(t["eta"][div].min()) / 1.15, float(t["eta"].max()) * 1.15, color="tab:red", alpha=0.08, lw=0,
+                   label=f"GD diverged ({stop}): gaps up to the stop")
     eta_c = float((t["eta"] / t["factor"]).iloc[0])
     ax.axvline(eta_c, color="k", ls="--", label=r"$2/\lambda_{\max}$ at init")
     bad = t[~t["thm1_holds"]]
