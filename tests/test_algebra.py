@@ -53,7 +53,7 @@ def test_planted_rank_sigma_small_against_dense_svd(method, shape):
     # the tolerance as documented: matrix_rank's for dense, sqrt of it for the Gram
     big = max(p, nbar)
     tol = big * EPS * s_ref[0] if method == "dense" else math.sqrt(big * EPS) * s_ref[0]
-    assert spec.tol == pytest.approx(tol, rel=1e-10)
+    assert spec.tol == pytest.approx(tol, rel=1e-10, abs=0)
     # σ_min is the min(p, n̄)-th singular value: rounding noise here, so not resolved and σ²_min = 0
     assert spec.sigma_min <= spec.tol and not spec.resolved and spec.sigma2_min == 0.0
     # the basis spans the row space: QQᵀ is the projector of the SVD's leading right singular vectors

@@ -143,8 +143,13 @@ def _deflated_extremes(
     Lop = spla.LinearOperator((n, n), matvec=mv, matmat=mv, dtype=np.float64)
     ncv = min(n - 1, 48)
     v0 = start_vector(n)
-    sa = float(spla.eigsh(Lop, k=1, which="SA", tol=tol, ncv=ncv, maxiter=max(maxiter, 1000), v0=v0,
-                          return_eigenvectors=False)[0])
+    try:
+        sa = float(spla.eigsh(Lop, k=1, which="SA", tol=tol, ncv=ncv, maxiter=max(maxiter, 1000), v0=v0,
+                              return_eigenvectors=False)[0])
+    except spla.ArpackError as exc:
+        if isinstance(exc, spla.ArpackNoConvergence):
+            raise
+        return _numerically_zero_extremes(mv, n, mu1, exc)
     try:
         la = float(spla.eigsh(Lop, k=1, which="LA", tol=tol, ncv=ncv, maxiter=maxiter, v0=v0,
                               return_eigenvectors=False)[0])
@@ -154,3 +159,22 @@ def _deflated_extremes(
         la = float(ev[0])  # the larger one is the Perron eigenvalue μ₁
     # the deflated direction has eigenvalue 0 in Lop; it is never the extreme unless all others are ~0
     return float(max(abs(la), abs(sa))), la
+
+
+def _numerically_zero_extremes(mv, n: int, mu1: float, exc: Exception) -> tuple[float, float]:
+    r"""The deflated operator's extremes when ARPACK found no Krylov direction to start from (its error −9).
+
+    That happens when :math:`S - \mu_1 v_1 v_1^\top` is zero up to rounding — every other eigenvalue is 0, as
+    for the GCN or gossip operator of a complete graph (S = J/n). Rayleigh–Ritz on a fixed random block Q of
+    ``min(n − 1, 8)`` orthonormal vectors then gives the eigenvalues of QᵀMQ, of the order of the rounding
+    (what the dense path reports too). If the operator is not numerically zero on that block, ARPACK's error
+    is raised again, naming the operator's size.
+    """
+    k = max(1, min(n - 1, 8))
+    q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((n, k)))
+    y = mv(q)
+    if np.linalg.norm(y, 2) > 1e-10 * max(1.0, abs(mu1)):
+        raise GnndynError(f"the Lanczos solver (ARPACK) failed on the deflated {n}-node operator ({exc}) although "
+                          "it is not numerically zero; use method='dense' (n up to a few thousand).") from exc
+    ev = np.linalg.eigvalsh((q.T @ y + (q.T @ y).T) / 2)
+    return float(np.max(np.abs(ev))), float(np.max(ev))
