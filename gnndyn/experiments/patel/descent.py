@@ -248,7 +248,8 @@ def figures_descent(store: RunStore) -> dict:
     axes[2].plot(t, positive(np.abs(r), 1e-17), color="#1f77b4", label=f"GD, η = {best:g}·2/λ (t = kη)")
     axes[2].set(xscale="symlog", xlim=(0, None), yscale="log", xlabel="t", ylabel="relative loss",
                 title="normalized flow beside gradient descent")
-    axes[2].set_xscale("symlog", linthresh=float(max(best * c.two_over_lambda, 1e-12)) * 10)
+    # linear up to the first power of ten ≥ 10 steps of GD (a tick inside the linear range would crowd the 0)
+    axes[2].set_xscale("symlog", linthresh=10.0 ** math.ceil(math.log10(max(best * c.two_over_lambda, 1e-12) * 10)))
     out = finish_figure(fig, "descent_sweep", axes, fontsize=5.5)
     fig2, ax2 = new_figure(1, width=4.4, height=3.2)
     d = tab[~tab.diverged]

@@ -225,6 +225,7 @@ def figures_fig8(store: RunStore) -> dict:
     ax.bar(x + 0.2, sig["paper"], 0.4, color="lightgrey", label="paper (monthly features)")
     ax.set(yscale="log", xticks=x, title=r"$\sigma_{\mathrm{small}}((XS^H)_{*I})$")
     log_bar_limits(ax, np.r_[sig["sigma_small"], sig["paper"]])
+    ax.set_ylim(top=ax.get_ylim()[1] * 6)  # room for the legend above the tallest bar
     ax.set_xticklabels(sig["label"], fontsize=6, rotation=20)
     ax.legend(fontsize=6)
     cmap = __import__("matplotlib").colormaps["viridis"]
