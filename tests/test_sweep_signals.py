@@ -33,10 +33,17 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before it runs: Ctrl-C's signal at its default, as a command typed in a terminal has it (a
+    test suite started in the background by a shell inherits SIGINT ignored, and Python then keeps ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(out: Path, log: Path) -> subprocess.Popen:
     with open(log, "wb") as f:
         return subprocess.Popen([sys.executable, "-m", "gnndyn", "sweep", *ARGS, "--out", str(out)], env=_env(),
-                                cwd=out.parent, start_new_session=True, stdout=f, stderr=subprocess.STDOUT)
+                                cwd=out.parent, start_new_session=True, stdout=f, stderr=subprocess.STDOUT,
+                                preexec_fn=_as_from_a_terminal)
 
 
 def _in_session(sid: int) -> list[int]:
