@@ -61,6 +61,10 @@ def test_flow_vs_descent_smoke(tmp_path, planetoid_root):
     assert not gd.holds and not gd.applicable  # the largest step (2.5 · 2/λ_max) breaks the bound
     tab = store.table("step_sizes")
     assert tab.sort_values("factor")["thm1_holds"].iloc[0]  # the smallest step keeps it
+    assert v["gd.first_order"][0].holds  # gradient descent is a first-order discretization of the flow
+    assert all(x.holds for x in v["blog.pythagoras"])
+    assert not any(x.holds for x in v["xu.appA13.inequality"])  # I = all nodes: L* > 0, false at every step
+    assert all(x.holds for x in v["blog.inequality_only_if"])
     assert result.summary["gradient descent stopped as diverged (seed 0)"] == "none"  # 2 steps at 2.5: no blow-up yet
 
 
@@ -76,10 +80,6 @@ def test_flow_vs_descent_names_the_runs_that_diverged(tmp_path, planetoid_root):
     loss = store.metrics().query("series == 'gd-c=2.5' and quantity == 'loss'")
     assert sorted(loss["step"]) == [0, 1, 2]  # what came before the divergent step is kept, that step is not
     assert {"flow_vs_descent"} <= {p.stem for p in store.figures()}
-    assert v["gd.first_order"][0].holds  # gradient descent is a first-order discretization of the flow
-    assert all(x.holds for x in v["blog.pythagoras"])
-    assert not any(x.holds for x in v["xu.appA13.inequality"])  # I = all nodes: L* > 0, false at every step
-    assert all(x.holds for x in v["blog.inequality_only_if"])
 
 
 def test_xu_fig1_smoke(tmp_path, planetoid_root):

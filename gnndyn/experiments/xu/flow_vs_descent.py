@@ -272,15 +272,18 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
     else:
         e = math.log10(factor)
         stop = "loss > " + (rf"$10^{{{round(e)}}}$" if abs(e - round(e)) < 1e-12 else f"{factor:g}") + "·L₀ or non-finite"
+
+    def mark_stop(ax, s: str, d, line) -> None:  # a diverged run's last recorded point, not where it would end
+        if s in diverged and len(d):
+            ax.plot(d["time"].iloc[-1], d["value"].iloc[-1], "x", color=line.get_color(), ms=6, mew=1.5)
+
     fig, axes = new_figure(3, width=4.8)
     ax = axes[0]
     fl = df[(df.series == "flow") & (df.quantity == "loss") & (df.seed == seed)].sort_values("time")
     ax.plot(fl["time"], fl["value"], "k-", lw=2.5, label="gradient flow")
     for s in sorted(df[df.series.str.startswith("gd-c=")]["series"].unique(), key=lambda x: float(x.split("=")[1])):
         d = df[(df.series == s) & (df.quantity == "loss") & (df.seed == seed)].sort_values("time")
-        (line,) = ax.plot(d["time"], d["value"], lw=1, label=s.replace("gd-c=", "GD, ηλ/2="))
-        if s in diverged and len(d):  # the run stopped here: its last recorded loss, not where it would end
-            ax.plot(d["time"].iloc[-1], d["value"].iloc[-1], "x", color=line.get_color(), ms=6, mew=1.5)
+        mark_stop(ax, s, d, ax.plot(d["time"], d["value"], lw=1, label=s.replace("gd-c=", "GD, ηλ/2="))[0])
     if len(fl):  # diverging runs would flatten everything else: keep 3 decades above the flow's start
         ax.set_ylim(float(fl["value"].min()) / 3, float(fl["value"].max()) * 1e3)
     ax.set(yscale="log", xlabel="t (= kη for GD)", ylabel="L", title="loss along flow and descent")
@@ -289,9 +292,7 @@ def figures_flow_vs_descent(store: RunStore) -> dict:
     for s in sorted(df[df.quantity == "gap_param"]["series"].unique(), key=lambda x: float(x.split("=")[1])):
         d = df[(df.series == s) & (df.quantity == "gap_param") & (df.seed == seed)].sort_values("time")
         d = d[d["value"] > 0]
-        (line,) = ax.plot(d["time"], d["value"], label=s.replace("gd-c=", "ηλ/2="))
-        if s in diverged and len(d):
-            ax.plot(d["time"].iloc[-1], d["value"].iloc[-1], "x", color=line.get_color(), ms=6, mew=1.5)
+        mark_stop(ax, s, d, ax.plot(d["time"], d["value"], label=s.replace("gd-c=", "ηλ/2="))[0])
         lows += d["value"].tolist()
     ax.set(yscale="log", xlabel="t", ylabel=r"$\|\theta_{\mathrm{GD}} - \theta_{\mathrm{flow}}\|\,/\,\|\theta_{\mathrm{flow}}\|$", title="GD–flow gap at t = kη (clipped at 1e2)")
     if lows:
